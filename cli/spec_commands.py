@@ -1,0 +1,1 @@
+"""validate, schema, fmt: commands of the spec stage."""

@@ -1,0 +1,3 @@
+from pipeform.cli.app import main
+
+main()

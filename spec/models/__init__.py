@@ -1,0 +1,40 @@
+"""Typed models of the pipeform/v1 spec language, one module per group of kinds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field, TypeAdapter
+
+from .deployment import DeploymentDocument
+from .flow import FlowDocument
+from .project import ProjectDocument
+from .resources import ConcurrencyLimitDocument, EnvironmentDocument, VariableDocument, WorkPoolDocument
+
+API_VERSION = "pipeform/v1"
+
+KINDS: dict[str, type] = {
+    "Project": ProjectDocument,
+    "Flow": FlowDocument,
+    "Deployment": DeploymentDocument,
+    "WorkPool": WorkPoolDocument,
+    "ConcurrencyLimit": ConcurrencyLimitDocument,
+    "Variable": VariableDocument,
+    "Environment": EnvironmentDocument,
+}
+
+Document = Annotated[
+    Union[
+        ProjectDocument,
+        FlowDocument,
+        DeploymentDocument,
+        WorkPoolDocument,
+        ConcurrencyLimitDocument,
+        VariableDocument,
+        EnvironmentDocument,
+    ],
+    Field(discriminator="kind"),
+]
+DOCUMENT_ADAPTER: TypeAdapter[Document] = TypeAdapter(Document)
+
+__all__ = ["API_VERSION", "KINDS", "Document", "DOCUMENT_ADAPTER"]

@@ -1,0 +1,57 @@
+"""Building blocks shared by every kind: the strict base model, names, metadata."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Names become Prefect object names and Python identifiers in emitted code, so keep
+# them to a conservative alphabet. Task and parameter names must be identifiers.
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$"
+IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+ENTRYPOINT_PATTERN = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Lower-case name: letters, digits, '.', '_' and '-', at most 100 characters.",
+        examples=["nightly-etl"],
+    ),
+]
+Ident = Annotated[
+    str,
+    Field(
+        pattern=IDENT_PATTERN,
+        description="A Python identifier (letters, digits and '_', not starting with a digit).",
+        examples=["extract"],
+    ),
+]
+Tags = Annotated[
+    list[str],
+    Field(description="Prefect tags.", examples=[["etl", "team-data"]]),
+]
+JsonValue = Any
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown keys are refused, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(Strict):
+    """Identity and bookkeeping of a document, as in Kubernetes."""
+
+    name: Name = Field(description="Unique name of the document within its kind.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free-form key/value labels; copied to Prefect tags where the kind has tags.",
+        examples=[{"team": "data"}],
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Free-form key/value notes that pipeform never interprets."
+    )
+    description: str | None = Field(default=None, description="Human description of the object.")

@@ -1,0 +1,126 @@
+"""The Deployment kind: every field of prefect.yaml's deployment model, plus references."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .common import ENTRYPOINT_PATTERN, Metadata, Name, Strict, Tags
+
+
+class Schedule(Strict):
+    """One schedule of a deployment. Exactly one of cron, interval, rrule."""
+
+    slug: Name | None = Field(
+        default=None,
+        description="Stable key of the schedule; pipeform updates schedules in place by slug. Defaults to its position.",
+        examples=["nightly"],
+    )
+    cron: str | None = Field(default=None, description="Cron expression.", examples=["0 3 * * *"])
+    interval: float | None = Field(default=None, gt=0, description="Interval in seconds.", examples=[3600])
+    rrule: str | None = Field(default=None, description="iCalendar RRULE.", examples=["FREQ=WEEKLY;BYDAY=MO"])
+    timezone: str | None = Field(default=None, description="IANA time zone.", examples=["Europe/Berlin"])
+    anchor_date: str | None = Field(default=None, description="Start of an interval schedule (ISO 8601).")
+    day_or: bool | None = Field(default=None, description="Cron: combine day-of-month and day-of-week with OR.")
+    active: bool = Field(default=True, description="Whether the schedule creates runs.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Parameters for runs of this schedule.")
+    max_scheduled_runs: int | None = Field(default=None, ge=1, description="Upper bound of future runs kept.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Schedule":
+        if sum(v is not None for v in (self.cron, self.interval, self.rrule)) != 1:
+            raise ValueError("a schedule needs exactly one of: cron, interval, rrule")
+        return self
+
+
+class ConcurrencySpec(Strict):
+    """Deployment-level concurrency limit."""
+
+    limit: int = Field(ge=1, description="Runs of this deployment at once.", examples=[1])
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] = Field(
+        default="ENQUEUE", description="What happens to a run over the limit."
+    )
+    grace_period_seconds: int | None = Field(default=None, ge=60, le=86400, description="Slot lease grace period.")
+
+
+class WorkPoolRef(Strict):
+    """Where runs of the deployment execute."""
+
+    name: str = Field(description="Work pool name (a WorkPool document or an existing pool).", examples=["default"])
+    queue: str | None = Field(default=None, description="Work queue name within the pool.")
+    job_variables: dict[str, Any] = Field(default_factory=dict, description="Overrides of the pool's job template.")
+
+
+class GitSource(Strict):
+    """Workers clone this repository before running."""
+
+    repository: str = Field(description="Clone URL.", examples=["https://github.com/acme/pipelines.git"])
+    branch: str | None = Field(default=None, description="Branch to check out.")
+    commit_sha: str | None = Field(default=None, description="Exact commit to check out.")
+    credentials_block: str | None = Field(default=None, description="Block document holding access credentials.")
+    include_submodules: bool = Field(default=False, description="Clone submodules too.")
+    directory: str | None = Field(default=None, description="Folder inside the repository holding the specs.")
+
+
+class DirectorySource(Strict):
+    """Workers run from a directory they can already read."""
+
+    path: str = Field(description="Absolute directory on the worker.", examples=["/opt/pipelines"])
+
+
+class Source(Strict):
+    """Where workers get the code and specs. Exactly one of git, directory."""
+
+    git: GitSource | None = None
+    directory: DirectorySource | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Source":
+        if (self.git is None) == (self.directory is None):
+            raise ValueError("a source needs exactly one of: git, directory")
+        return self
+
+
+class DeploymentSpec(Strict):
+    """A Prefect deployment."""
+
+    flow: Name | None = Field(default=None, description="Name of a Flow document.", examples=["nightly-etl"])
+    entrypoint: str | None = Field(
+        default=None, pattern=ENTRYPOINT_PATTERN, description="Existing Python flow, 'path/to/file.py:function'."
+    )
+    flow_name: str | None = Field(default=None, description="Prefect flow name when using `entrypoint` (default: the function name).")
+    work_pool: WorkPoolRef | None = Field(default=None, description="Work pool, queue and job variables.")
+    environment: Name | None = Field(default=None, description="Name of an Environment document for the runs.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of runs.")
+    schedules: list[Schedule] = Field(default_factory=list, description="Schedules; `[]` removes all of them.")
+    concurrency_limit: int | ConcurrencySpec | None = Field(default=None, description="Concurrent runs at most.")
+    tags: Tags = Field(default_factory=list)
+    description: str | None = Field(default=None, description="Shown in the Prefect UI.")
+    version: str | None = Field(default=None, description="Version label; pipeform appends the spec hash and git SHA.")
+    version_type: str | None = Field(default=None, description="prefect.yaml's version_type (kept for parity).")
+    paused: bool = Field(default=False, description="Pause every schedule of the deployment.")
+    enforce_parameter_schema: bool = Field(default=True, description="Refuse runs whose parameters fail the schema.")
+    source: Source | None = Field(default=None, description="Where workers get the code.")
+    pull: list[dict[str, Any]] | None = Field(
+        default=None, description="Raw Prefect pull steps (overrides `source`).", examples=[[{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/app"}}]]
+    )
+    job_variables: dict[str, Any] = Field(default_factory=dict, description="Job variables (merged over the Environment's).")
+    triggers: list[dict[str, Any]] = Field(
+        default_factory=list, description="Prefect deployment triggers (automations), as in prefect.yaml."
+    )
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> "DeploymentSpec":
+        if (self.flow is None) == (self.entrypoint is None):
+            raise ValueError("a deployment needs exactly one of: flow, entrypoint")
+        return self
+
+
+class DeploymentDocument(Strict):
+    """kind: Deployment"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["Deployment"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: DeploymentSpec

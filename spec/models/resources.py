@@ -1,0 +1,112 @@
+"""Server-side resources: work pools, concurrency limits, variables, environments."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .common import Metadata, Name, Strict, Tags
+
+
+class WorkQueue(Strict):
+    """A queue inside a work pool."""
+
+    name: str = Field(description="Queue name.", examples=["critical"])
+    description: str | None = Field(default=None, description="What the queue is for.")
+    concurrency_limit: int | None = Field(default=None, ge=0, description="Runs at once from this queue.")
+    priority: int | None = Field(default=None, ge=1, description="Lower runs first.")
+    paused: bool = Field(default=False, description="Stop handing out runs.")
+
+
+class WorkPoolSpec(Strict):
+    """A Prefect work pool."""
+
+    type: str = Field(description="Worker type: process, kubernetes, docker, ...", examples=["process"])
+    description: str | None = Field(default=None, description="What the pool is for.")
+    base_job_template: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides merged over the worker type's default job template (variables.properties.X.default, ...).",
+    )
+    concurrency_limit: int | None = Field(default=None, ge=0, description="Runs at once in the pool.")
+    paused: bool = Field(default=False, description="Stop handing out runs.")
+    queues: list[WorkQueue] = Field(default_factory=list, description="Work queues besides 'default'.")
+
+
+class WorkPoolDocument(Strict):
+    """kind: WorkPool"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["WorkPool"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: WorkPoolSpec
+
+
+class ConcurrencyLimitSpec(Strict):
+    """A named global concurrency limit, or (with `tag`) a task-run tag limit."""
+
+    limit: int = Field(ge=0, description="Slots.", examples=[5])
+    slot_decay_per_second: float | None = Field(
+        default=None, ge=0, description="Turns the limit into a rate limit: slots freed per second."
+    )
+    active: bool = Field(default=True, description="Inactive limits do not block.")
+    tag: str | None = Field(
+        default=None, description="Make this a tag-based limit on task runs carrying this tag.", examples=["warehouse"]
+    )
+
+
+class ConcurrencyLimitDocument(Strict):
+    """kind: ConcurrencyLimit"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["ConcurrencyLimit"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: ConcurrencyLimitSpec
+
+
+class VariableSpec(Strict):
+    """A Prefect variable (JSON value, at most 5000 characters)."""
+
+    value: Any = Field(description="JSON value.", examples=["s3://bucket/path"])
+    tags: Tags = Field(default_factory=list)
+    sensitive: bool = Field(default=False, description="Mask the value in plans and logs.")
+
+
+class VariableDocument(Strict):
+    """kind: Variable"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["Variable"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: VariableSpec
+
+
+class EnvVar(Strict):
+    """An environment variable whose value comes from the applying machine's environment (a secret)."""
+
+    from_env: str = Field(description="Name of the variable to read when applying; its value is masked everywhere.")
+
+
+class EnvironmentSpec(Strict):
+    """A per-flow runtime: requirements, image, environment variables, resources."""
+
+    python_requirements: list[str] = Field(
+        default_factory=list, description="pip requirements installed before the run.", examples=[["pandas>=2"]]
+    )
+    image: str | None = Field(default=None, description="Container image for docker/kubernetes pools.")
+    env: dict[str, str | EnvVar] = Field(default_factory=dict, description="Environment variables for the run.")
+    cpu: str | None = Field(default=None, description="CPU request, Kubernetes notation.", examples=["500m"])
+    memory: str | None = Field(default=None, description="Memory request, Kubernetes notation.", examples=["1Gi"])
+    job_variables: dict[str, Any] = Field(default_factory=dict, description="Further job variables.")
+
+
+class EnvironmentDocument(Strict):
+    """kind: Environment"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["Environment"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: EnvironmentSpec
+
+
+_ = Name

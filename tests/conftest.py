@@ -1,0 +1,50 @@
+"""Test session setup: one real Prefect server (SQLite) for the whole session.
+
+The environment is set at import time, before anything imports Prefect, because
+Prefect reads its settings once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="pipeform-tests-"))
+
+from pipeform import server as _server  # noqa: E402  (pure stdlib, no Prefect import)
+
+_PORT = _server.free_port()
+# An externally given server (e.g. PostgreSQL-backed, see .ci/run) wins over our own.
+_EXTERNAL = os.environ.get("PIPEFORM_TEST_API_URL")
+os.environ["PREFECT_API_URL"] = _EXTERNAL or f"http://127.0.0.1:{_PORT}/api"
+os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "client-home")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ["PIPEFORM_STATE_DIR"] = str(_SESSION_DIR / "state")
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """URL of a real Prefect server, started once per test session."""
+    if _EXTERNAL:
+        yield _EXTERNAL
+        return
+    proc, info = _server.start_server(_SESSION_DIR / "server-home", port=_PORT, log_path=_SESSION_DIR / "server.log")
+    try:
+        yield info.url
+    finally:
+        _server.stop_pid(proc.pid)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
