@@ -1,0 +1,37 @@
+"""Helpers every command shares: exit codes, printing diagnostics, choosing the Prefect server."""
+
+from __future__ import annotations
+
+import os
+from enum import IntEnum
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1  # invalid input or a failed operation
+    CHANGES = 2  # plan --detailed-exitcode: changes present
+
+
+def connect(state_dir: str | None = None) -> str:
+    """Point this process at a Prefect server (configured, or the embedded one) and return its API URL.
+
+    Must run before anything imports Prefect: Prefect reads its settings once per process.
+    """
+    from pipeform import server
+
+    info = server.ensure_server(state_dir)
+    if info.pid is not None and not os.environ.get("PREFECT_API_URL"):
+        err_console.print(f"[dim]Using the embedded Prefect server; UI at {info.ui_url}[/dim]")
+    server.use_server(info)
+    return info.url
+
+
+def die(message: str, code: int = Exit.FAILED) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)

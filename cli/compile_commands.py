@@ -1,0 +1,1 @@
+"""Commands of the compile stage (filled in by their owners)."""

@@ -1,0 +1,1 @@
+"""Commands of the reconcile stage (filled in by their owners)."""

@@ -1,0 +1,1 @@
+"""Commands of the server stage (filled in by their owners)."""

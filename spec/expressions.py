@@ -1,0 +1,195 @@
+"""The two expression syntaxes, found in string values only.
+
+- `<< values.bucket >>`: compile-time, resolved when specs load (roots: values, env).
+- `$[ tasks.extract.result ]`: run-time, resolved inside the flow run
+  (roots: params, tasks; `inputs` in run-name templates).
+
+Neither collides with YAML, Jinja/Helm (`{{ }}`), GitHub Actions (`${{ }}`) or shell
+(`$VAR`, `$(cmd)`). A backslash escapes either opener: `\\<<` and `\\$[` stay literal.
+When a string is exactly one expression, the result keeps its type (an integer stays an
+integer); otherwise the results are interpolated into the string.
+
+Expressions are Jinja2 expressions evaluated in a sandboxed, immutable environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+COMPILE_TIME = ("<<", ">>")
+RUN_TIME = ("$[", "]")
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Expr:
+    source: str  # the expression text between the delimiters, stripped
+    offset: int  # where the opener starts in the containing string
+
+
+Part = str | Expr
+
+
+class ExpressionSyntaxError(ValueError):
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.offset = offset
+
+
+def split(text: str, delims: tuple[str, str]) -> tuple[Part, ...]:
+    """Split a string into literal text and expressions. Raises ExpressionSyntaxError."""
+    opener, closer = delims
+    parts: list[Part] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("\\" + opener, i):
+            buf.append(opener)
+            i += 1 + len(opener)
+            continue
+        if not text.startswith(opener, i):
+            buf.append(text[i])
+            i += 1
+            continue
+        end = _find_close(text, i + len(opener), closer)
+        if end < 0:
+            raise ExpressionSyntaxError(f"'{opener}' is never closed with '{closer}'", i)
+        source = text[i + len(opener) : end].strip()
+        if not source:
+            raise ExpressionSyntaxError(f"empty expression '{opener}{closer}'", i)
+        if buf:
+            parts.append("".join(buf))
+            buf = []
+        parts.append(Expr(source, i))
+        i = end + len(closer)
+    if buf:
+        parts.append("".join(buf))
+    return tuple(parts)
+
+
+def _find_close(text: str, start: int, closer: str) -> int:
+    """Index of the closer, skipping brackets and quoted strings inside the expression."""
+    depth, quote, i = 0, "", start
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif depth == 0 and text.startswith(closer, i):
+            return i
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        i += 1
+    return -1
+
+
+def has_expressions(text: str, delims: tuple[str, str]) -> bool:
+    return delims[0] in text
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(source: str):
+    """A callable(**context) for one expression. Raises TemplateSyntaxError."""
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+@lru_cache(maxsize=4096)
+def references(source: str) -> tuple[tuple[str, ...], ...]:
+    """Dotted paths an expression reads, e.g. ("tasks", "extract", "result"). Raises TemplateError."""
+    tree = _ENV.parse("{{ (" + source + ") }}")
+    found: list[tuple[str, ...]] = []
+
+    def path_of(node: nodes.Node) -> tuple[str, ...] | None:
+        if isinstance(node, nodes.Name):
+            return (node.name,)
+        if isinstance(node, nodes.Getattr):
+            base = path_of(node.node)
+            return base + (node.attr,) if base else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            base = path_of(node.node)
+            return base + (node.arg.value,) if base else None
+        return None
+
+    def walk(node: nodes.Node) -> None:
+        p = path_of(node)
+        if p is not None and isinstance(node, nodes.Name | nodes.Getattr | nodes.Getitem):
+            found.append(p)
+            if isinstance(node, nodes.Getitem):
+                walk(node.arg)
+            return
+        for child in node.iter_child_nodes():
+            walk(child)
+
+    walk(tree)
+    return tuple(found)
+
+
+def evaluate(parts: tuple[Part, ...], context: Mapping[str, Any]) -> Any:
+    """Evaluate a split string. One lone expression keeps its type; otherwise a string."""
+    if len(parts) == 1 and isinstance(parts[0], Expr):
+        return _checked(compile_expr(parts[0].source)(**context), parts[0])
+    out = []
+    for p in parts:
+        out.append(p if isinstance(p, str) else _to_text(_checked(compile_expr(p.source)(**context), p)))
+    return "".join(out)
+
+
+def _checked(value: Any, expr: Expr) -> Any:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # raises UndefinedError naming the missing key
+        raise UndefinedError(f"'{expr.source}' is undefined")
+    return value
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def render(text: str, delims: tuple[str, str], context: Mapping[str, Any]) -> Any:
+    """split + evaluate. Raises ExpressionSyntaxError or jinja2 TemplateError (including undefined)."""
+    if delims[0] not in text:
+        return text
+    return evaluate(split(text, delims), context)
+
+
+def walk_strings(value: Any, fn, path: tuple = ()):
+    """Rebuild a JSON-like value, replacing each string s at path p by fn(s, p)."""
+    if isinstance(value, str):
+        return fn(value, path)
+    if isinstance(value, Mapping):
+        return {k: walk_strings(v, fn, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [walk_strings(v, fn, (*path, i)) for i, v in enumerate(value)]
+    return value
+
+
+__all__ = [
+    "COMPILE_TIME",
+    "RUN_TIME",
+    "Expr",
+    "ExpressionSyntaxError",
+    "TemplateError",
+    "compile_expr",
+    "evaluate",
+    "references",
+    "render",
+    "split",
+    "walk_strings",
+]

@@ -1,0 +1,74 @@
+"""The Project value: every document of a spec tree, validated, with where each came from.
+
+This is what the compiler and the reconciler receive from the spec stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Origin
+from .models import KINDS
+from .models.options import Defaults
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    env: str | None
+    documents: tuple[Any, ...]  # pydantic document models, in file order
+    values: Mapping[str, Any] = field(default_factory=dict)  # compile-time values, overlay applied
+    defaults: Defaults = field(default_factory=Defaults)  # project defaults, overlay applied
+    origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) -> document start
+    # (kind, name) -> function(path) -> Origin of a key/value inside the document
+    locators: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def of_kind(self, kind: str) -> dict[str, Any]:
+        assert kind in KINDS, kind
+        return {d.metadata.name: d for d in self.documents if d.kind == kind}
+
+    @property
+    def flows(self) -> dict[str, Any]:
+        return self.of_kind("Flow")
+
+    @property
+    def deployments(self) -> dict[str, Any]:
+        return self.of_kind("Deployment")
+
+    @property
+    def work_pools(self) -> dict[str, Any]:
+        return self.of_kind("WorkPool")
+
+    @property
+    def concurrency_limits(self) -> dict[str, Any]:
+        return self.of_kind("ConcurrencyLimit")
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return self.of_kind("Variable")
+
+    @property
+    def environments(self) -> dict[str, Any]:
+        return self.of_kind("Environment")
+
+    def origin(self, kind: str, name: str, path: Path_ = ()) -> Origin | None:
+        """Where a document (or, with `path`, a key inside it such as ("spec", "tasks", 2)) was written."""
+        locate = self.locators.get((kind, name))
+        if path and locate is not None:
+            found = locate(path)
+            if found is not None:
+                return found
+        return self.origins.get((kind, name))
+
+    def content_hash(self, kind: str, name: str) -> str:
+        """sha256 of the document's canonical JSON (after values are applied): a stable spec version."""
+        doc = next(d for d in self.documents if d.kind == kind and d.metadata.name == name)
+        text = json.dumps(doc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
