@@ -8,6 +8,7 @@ otherwise starts a new one there. The process is detached so it outlives the CLI
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -110,10 +111,8 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
         except ChildProcessError:
             pass
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _record(state: Path) -> Path:

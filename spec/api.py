@@ -26,7 +26,9 @@ def load_project(paths: Iterable[str | Path], env: str | None = None) -> tuple[P
             doc = DOCUMENT_ADAPTER.validate_python(src.data)
         except ValidationError as exc:
             for err in exc.errors():
-                path = tuple(p for p in err["loc"] if p not in (src.data.get("kind") if isinstance(src.data, dict) else None,))
+                path = tuple(
+                    p for p in err["loc"] if p not in (src.data.get("kind") if isinstance(src.data, dict) else None,)
+                )
                 diagnostics.append(Diagnostic("schema.invalid", err["msg"], src.locate(path)))
             continue
         key = (doc.kind, doc.metadata.name)

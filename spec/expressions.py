@@ -119,10 +119,10 @@ def references(source: str) -> tuple[tuple[str, ...], ...]:
             return (node.name,)
         if isinstance(node, nodes.Getattr):
             base = path_of(node.node)
-            return base + (node.attr,) if base else None
+            return (*base, node.attr) if base else None
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             base = path_of(node.node)
-            return base + (node.arg.value,) if base else None
+            return (*base, node.arg.value) if base else None
         return None
 
     def walk(node: nodes.Node) -> None:

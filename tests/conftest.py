@@ -46,5 +46,5 @@ def session_dir() -> Path:
     return _SESSION_DIR
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
+def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)

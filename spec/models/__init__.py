@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
@@ -24,17 +24,15 @@ KINDS: dict[str, type] = {
 }
 
 Document = Annotated[
-    Union[
-        ProjectDocument,
-        FlowDocument,
-        DeploymentDocument,
-        WorkPoolDocument,
-        ConcurrencyLimitDocument,
-        VariableDocument,
-        EnvironmentDocument,
-    ],
+    ProjectDocument
+    | FlowDocument
+    | DeploymentDocument
+    | WorkPoolDocument
+    | ConcurrencyLimitDocument
+    | VariableDocument
+    | EnvironmentDocument,
     Field(discriminator="kind"),
 ]
 DOCUMENT_ADAPTER: TypeAdapter[Document] = TypeAdapter(Document)
 
-__all__ = ["API_VERSION", "KINDS", "Document", "DOCUMENT_ADAPTER"]
+__all__ = ["API_VERSION", "DOCUMENT_ADAPTER", "KINDS", "Document"]

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 # them to a conservative alphabet. Task and parameter names must be identifiers.
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
-CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+CALLABLE_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
 ENTRYPOINT_PATTERN = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
 
 Name = Annotated[

@@ -28,7 +28,7 @@ class Schedule(Strict):
     max_scheduled_runs: int | None = Field(default=None, ge=1, description="Upper bound of future runs kept.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Schedule":
+    def _one_kind(self) -> Schedule:
         if sum(v is not None for v in (self.cron, self.interval, self.rrule)) != 1:
             raise ValueError("a schedule needs exactly one of: cron, interval, rrule")
         return self
@@ -76,7 +76,7 @@ class Source(Strict):
     directory: DirectorySource | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Source":
+    def _one_kind(self) -> Source:
         if (self.git is None) == (self.directory is None):
             raise ValueError("a source needs exactly one of: git, directory")
         return self
@@ -89,7 +89,9 @@ class DeploymentSpec(Strict):
     entrypoint: str | None = Field(
         default=None, pattern=ENTRYPOINT_PATTERN, description="Existing Python flow, 'path/to/file.py:function'."
     )
-    flow_name: str | None = Field(default=None, description="Prefect flow name when using `entrypoint` (default: the function name).")
+    flow_name: str | None = Field(
+        default=None, description="Prefect flow name when using `entrypoint` (default: the function name)."
+    )
     work_pool: WorkPoolRef | None = Field(default=None, description="Work pool, queue and job variables.")
     environment: Name | None = Field(default=None, description="Name of an Environment document for the runs.")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Default parameters of runs.")
@@ -103,15 +105,19 @@ class DeploymentSpec(Strict):
     enforce_parameter_schema: bool = Field(default=True, description="Refuse runs whose parameters fail the schema.")
     source: Source | None = Field(default=None, description="Where workers get the code.")
     pull: list[dict[str, Any]] | None = Field(
-        default=None, description="Raw Prefect pull steps (overrides `source`).", examples=[[{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/app"}}]]
+        default=None,
+        description="Raw Prefect pull steps (overrides `source`).",
+        examples=[[{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/app"}}]],
     )
-    job_variables: dict[str, Any] = Field(default_factory=dict, description="Job variables (merged over the Environment's).")
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Job variables (merged over the Environment's)."
+    )
     triggers: list[dict[str, Any]] = Field(
         default_factory=list, description="Prefect deployment triggers (automations), as in prefect.yaml."
     )
 
     @model_validator(mode="after")
-    def _one_flow(self) -> "DeploymentSpec":
+    def _one_flow(self) -> DeploymentSpec:
         if (self.flow is None) == (self.entrypoint is None):
             raise ValueError("a deployment needs exactly one of: flow, entrypoint")
         return self

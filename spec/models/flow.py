@@ -21,8 +21,12 @@ class Parameter(Strict):
     title: str | None = Field(default=None, description="Label shown in the Prefect UI instead of the name.")
     enum: list[Any] | None = Field(default=None, description="Allowed values.", examples=[["full", "incremental"]])
     required: bool = Field(default=False, description="A run must pass this parameter (no default).")
-    items: dict[str, Any] | None = Field(default=None, description="JSON Schema of array items.", examples=[{"type": "string"}])
-    format: str | None = Field(default=None, description="JSON Schema format, e.g. date or date-time.", examples=["date"])
+    items: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema of array items.", examples=[{"type": "string"}]
+    )
+    format: str | None = Field(
+        default=None, description="JSON Schema format, e.g. date or date-time.", examples=["date"]
+    )
     minimum: float | None = Field(default=None, description="Smallest allowed number.")
     maximum: float | None = Field(default=None, description="Largest allowed number.")
     pattern: str | None = Field(default=None, description="Regular expression a string must match.")
@@ -31,7 +35,9 @@ class Parameter(Strict):
 class ShellTask(Strict):
     """A shell command; output streams into the run logs line by line."""
 
-    command: str = Field(description="Command line run by /bin/sh -c.", examples=["dbt run --select $[ params.models ]"])
+    command: str = Field(
+        description="Command line run by /bin/sh -c.", examples=["dbt run --select $[ params.models ]"]
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
     cwd: str | None = Field(default=None, description="Working directory.")
     capture: Literal["none", "stdout", "lines", "json"] = Field(
@@ -115,7 +121,7 @@ class Task(TaskOptions):
     hooks: Hooks | None = Field(default=None, description="Task-level state hooks.")
 
     @model_validator(mode="after")
-    def _one_action(self) -> "Task":
+    def _one_action(self) -> Task:
         given = [k for k in ("python", "shell", "subflow", "deployment", "approval") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a task needs exactly one of: python, shell, subflow, deployment, approval")
@@ -134,7 +140,9 @@ class FlowSpec(FlowOptions):
     task_defaults: TaskOptions | None = Field(default=None, description="Options applied to every task of this flow.")
     hooks: Hooks | None = Field(default=None, description="Flow-level state hooks.")
     returns: Any = Field(
-        default=None, description="Flow result: a $[ tasks.T.result ] reference, or a mapping of them.", examples=["$[ tasks.load.result ]"]
+        default=None,
+        description="Flow result: a $[ tasks.T.result ] reference, or a mapping of them.",
+        examples=["$[ tasks.load.result ]"],
     )
     retry_delay_seconds: float | None = Field(  # type: ignore[assignment]
         default=None, ge=0, description="Seconds between flow retries (flows take a number only)."
@@ -148,4 +156,3 @@ class FlowDocument(Strict):
     kind: Literal["Flow"] = Field(description="Document kind.")
     metadata: Metadata
     spec: FlowSpec
-

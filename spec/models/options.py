@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,14 +15,16 @@ class ExponentialBackoff(Strict):
     backoff: Literal["exponential"] = Field(description="Backoff strategy; only 'exponential' exists.")
     base_seconds: float = Field(default=1.0, gt=0, description="Delay before the first retry.", examples=[2])
     factor: float = Field(default=2.0, ge=1, description="Multiplier applied after each retry.")
-    max_seconds: float | None = Field(default=None, gt=0, description="Upper bound of any single delay.", examples=[300])
+    max_seconds: float | None = Field(
+        default=None, gt=0, description="Upper bound of any single delay.", examples=[300]
+    )
     jitter_factor: float | None = Field(
         default=None, ge=0, description="Prefect's retry_jitter_factor: each delay may grow by up to this fraction."
     )
 
 
 RetryDelay = Annotated[
-    Union[float, list[float], ExponentialBackoff],
+    float | list[float] | ExponentialBackoff,
     Field(
         description="Seconds between retries: a number, a list (one per retry, at most 50), or an exponential backoff.",
         examples=[10, [1, 10, 60], {"backoff": "exponential", "base_seconds": 2, "max_seconds": 120}],
@@ -52,11 +54,14 @@ class ConcurrencyOptions(Strict):
     """Occupy named global concurrency limits while the task runs, or rate-limit it."""
 
     limits: list[str] = Field(
-        default_factory=list, description="Names of ConcurrencyLimit documents (global limits) to occupy.", examples=[["warehouse"]]
+        default_factory=list,
+        description="Names of ConcurrencyLimit documents (global limits) to occupy.",
+        examples=[["warehouse"]],
     )
     occupy: int = Field(default=1, ge=1, description="Slots taken in each limit.")
     rate_limit: list[str] = Field(
-        default_factory=list, description="Names of global limits (with slot decay) to use as rate limits before running."
+        default_factory=list,
+        description="Names of global limits (with slot decay) to use as rate limits before running.",
     )
     timeout_seconds: float | None = Field(default=None, gt=0, description="Give up waiting for slots after this long.")
 
@@ -65,7 +70,9 @@ class HookAction(Strict):
     """What to run when a hook fires: a declared task of the same flow, or a shell command."""
 
     task: Ident | None = Field(default=None, description="Name of a task of this flow to run as the hook.")
-    shell: str | None = Field(default=None, description="Shell command to run as the hook.", examples=["notify-oncall.sh"])
+    shell: str | None = Field(
+        default=None, description="Shell command to run as the hook.", examples=["notify-oncall.sh"]
+    )
     python: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
@@ -83,9 +90,13 @@ class Hooks(Strict):
 class CommonOptions(Strict):
     """Options that flows and tasks share."""
 
-    retries: int | None = Field(default=None, ge=0, description="How many times to retry after a failure.", examples=[3])
+    retries: int | None = Field(
+        default=None, ge=0, description="How many times to retry after a failure.", examples=[3]
+    )
     retry_delay_seconds: RetryDelay | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, description="Fail the run after this many seconds.", examples=[600])
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="Fail the run after this many seconds.", examples=[600]
+    )
     persist_result: bool | None = Field(default=None, description="Persist the result to result storage.")
     result_storage: str | None = Field(
         default=None, description="Result storage: a local path or a block slug such as 's3-bucket/results'."
@@ -106,7 +117,9 @@ class TaskOptions(CommonOptions):
     )
     cache: CacheOptions | None = Field(default=None, description="Result caching.")
     run_name: str | None = Field(
-        default=None, description="Task-run name template; may use $[ ... ] references to inputs.", examples=["load-$[ inputs.table ]"]
+        default=None,
+        description="Task-run name template; may use $[ ... ] references to inputs.",
+        examples=["load-$[ inputs.table ]"],
     )
     concurrency: ConcurrencyOptions | None = Field(default=None, description="Global concurrency and rate limits.")
     continue_on_failure: bool | None = Field(
@@ -132,9 +145,13 @@ class DaskRunner(Strict):
     """Run tasks on Dask (needs the `pipeform[dask]` extra)."""
 
     type: Literal["dask"] = Field(description="Task runner type.")
-    address: str | None = Field(default=None, description="Address of an existing Dask scheduler; a local cluster when empty.")
+    address: str | None = Field(
+        default=None, description="Address of an existing Dask scheduler; a local cluster when empty."
+    )
     cluster_class: str | None = Field(default=None, description="Import path of a Dask cluster class.")
-    cluster_kwargs: dict[str, object] = Field(default_factory=dict, description="Keyword arguments for the cluster class.")
+    cluster_kwargs: dict[str, object] = Field(
+        default_factory=dict, description="Keyword arguments for the cluster class."
+    )
 
 
 class RayRunner(Strict):
@@ -145,7 +162,7 @@ class RayRunner(Strict):
 
 
 TaskRunner = Annotated[
-    Union[ThreadPoolRunner, ProcessPoolRunner, DaskRunner, RayRunner],
+    ThreadPoolRunner | ProcessPoolRunner | DaskRunner | RayRunner,
     Field(discriminator="type", description="Task runner of the flow."),
 ]
 

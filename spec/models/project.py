@@ -20,14 +20,18 @@ class Overlay(Strict):
 class ProjectSpec(Strict):
     """Settings for every document of the project."""
 
-    defaults: Defaults = Field(default_factory=Defaults, description="Options applied where documents leave them unset.")
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="Options applied where documents leave them unset."
+    )
     values: dict[str, Any] = Field(
         default_factory=dict,
         description="Compile-time values, referenced as << values.NAME >>.",
         examples=[{"bucket": "s3://acme-dev"}],
     )
     overlays: dict[Name, Overlay] = Field(
-        default_factory=dict, description="Per-environment values, chosen with --env NAME.", examples=[{"prod": {"values": {"bucket": "s3://acme"}}}]
+        default_factory=dict,
+        description="Per-environment values, chosen with --env NAME.",
+        examples=[{"prod": {"values": {"bucket": "s3://acme"}}}],
     )
 
 
