@@ -32,7 +32,7 @@ def _root(
 
 def _register() -> None:
     # Imported here so each command module can import `app` without a cycle.
-    from pipeform.cli import compile_commands, reconcile_commands, server_commands, spec_commands  # noqa: F401
+    from pipeform.cli import compile_commands, reconcile_commands, server_commands, spec_commands, trigger_commands  # noqa: F401
 
 
 def main() -> None:

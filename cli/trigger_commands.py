@@ -1,0 +1,52 @@
+"""`pipeform trigger`: start a run of a deployment on the server and (by default) wait for it."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from pipeform.cli.app import app
+from pipeform.cli.common import Exit, connect, console, die
+
+
+def _parse_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            die(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+@app.command("trigger")
+def trigger_cmd(
+    deployment: str = typer.Argument(..., help="Deployment as FLOW/DEPLOYMENT, e.g. hello/hello-every-hour."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Run parameter KEY=VALUE (JSON values allowed)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
+    timeout: float = typer.Option(600, "--timeout", help="Seconds to wait at most."),
+    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+) -> None:
+    """Run a deployment through its work pool; exits 1 unless the run completes."""
+    if "/" not in deployment:
+        die(f"deployment must be FLOW/DEPLOYMENT, got {deployment!r}")
+    params = _parse_params(param)
+    connect(state_dir)
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        run = run_deployment(deployment, parameters=params or None, timeout=timeout if wait else 0)
+    except ObjectNotFound:
+        die(f"no deployment {deployment!r} on the server")
+    state = run.state
+    console.print(f"flow run [bold]{run.name}[/bold] ({run.id}): {state.name if state else 'unknown'}")
+    if not wait:
+        return
+    if state is None or not state.is_completed():
+        die(f"the run did not complete (state: {state.name if state else 'unknown'})")
+    raise typer.Exit(Exit.OK)
