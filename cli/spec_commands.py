@@ -1,1 +1,91 @@
 """validate, schema, fmt: commands of the spec stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipeform.cli.app import app
+from pipeform.cli.common import Exit, console, err_console
+
+
+def print_diagnostics(diagnostics, output: str = "human", documents: int | None = None) -> None:
+    from pipeform.spec.render import render_diagnostics
+
+    render_diagnostics(diagnostics, output, console if output != "human" or not diagnostics else err_console, documents)
+
+
+OUTPUT_HELP = "human, json or github (GitHub Actions annotations)."
+
+
+@app.command("validate")
+def validate_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files or folders of pipeform YAML (searched recursively)."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Overlay of the Project document to apply (dev, prod, ...)."
+    ),
+    output: str = typer.Option("human", "--output", "-o", help=OUTPUT_HELP),
+    check_imports: bool = typer.Option(
+        False, "--check-imports", help="Also import every Python callable and check its signature."
+    ),
+) -> None:
+    """Check specs: YAML, JSON Schema, models, references, graph, schedules, parameters."""
+    from pipeform.spec import load_project
+
+    if output not in ("human", "json", "github"):
+        err_console.print(f"[red]error:[/red] --output must be human, json or github, not {output!r}")
+        raise typer.Exit(Exit.FAILED)
+    project, diagnostics = load_project(paths, env)
+    if project is not None and check_imports:
+        from pipeform.compiler.imports import check_imports as check
+
+        diagnostics = [*diagnostics, *check(project)]
+        if any(d.severity == "error" for d in diagnostics):
+            project = None
+    print_diagnostics(diagnostics, output, len(project.documents) if project else None)
+    raise typer.Exit(Exit.OK if project is not None else Exit.FAILED)
+
+
+@app.command("schema")
+def schema_cmd(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the schema to this file instead of stdout."),
+) -> None:
+    """Print the JSON Schema of the spec language (the file editors use)."""
+    from pipeform.spec import schema
+
+    text = schema.dumps(schema.published())
+    if output is None:
+        console.out(text, highlight=False, end="")
+    else:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {output}")
+
+
+@app.command("fmt")
+def fmt_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to format."),
+    check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 when a file would change."),
+) -> None:
+    """Format YAML specs in place, keeping comments and key order."""
+    from pipeform.spec.fmt import format_file
+    from pipeform.spec.load import discover, read_file
+
+    files, problems = discover(paths)
+    changed: list[Path] = []
+    for f in files:
+        _, file_problems = read_file(f)  # never rewrite a file that does not parse
+        if file_problems:
+            problems.extend(file_problems)
+            continue
+        if format_file(f, check):
+            changed.append(f)
+    if problems:
+        print_diagnostics(problems)
+        raise typer.Exit(Exit.FAILED)
+    for f in changed:
+        console.print(f"{'would reformat' if check else 'reformatted'} {f}")
+    console.print(
+        f"{len(files)} file{'s' * (len(files) != 1)} checked, {len(changed)} {'would change' if check else 'changed'}"
+    )
+    raise typer.Exit(Exit.FAILED if check and changed else Exit.OK)

@@ -1,53 +1,186 @@
-"""The spec stage's entry point: paths -> (Project | None, diagnostics)."""
+"""The spec stage's entry point: paths -> (Project | None, diagnostics).
+
+Steps, in order (see README.md): load files, parse YAML, JSON Schema on the raw
+documents, compile-time values, models, semantic checks. Every problem of every step
+is collected; a document that fails a step is left out of the later ones so one
+mistake is not reported five times.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from .diagnostics import Diagnostic, SpecError
+from . import checks, schema, values
+from .diagnostics import Diagnostic, Origin, SpecError
 from .load import SourceDocument, load
-from .models import DOCUMENT_ADAPTER
+from .models import KINDS
 from .models.options import Defaults
+from .models.project import ProjectDocument
 from .project import Project
 
 
-def load_project(paths: Iterable[str | Path], env: str | None = None) -> tuple[Project | None, list[Diagnostic]]:
+def load_project(
+    paths: Iterable[str | Path], env: str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Project | None, list[Diagnostic]]:
+    paths = [Path(p) for p in paths]
     diagnostics: list[Diagnostic] = []
     sources: list[SourceDocument] = []
     for docs, problems in load(paths):
         sources.extend(docs)
         diagnostics.extend(problems)
-    documents, origins, locators = [], {}, {}
+
+    raw_ok: list[SourceDocument] = []
+    invalid: set[tuple[str, str]] = set()
     for src in sources:
-        try:
-            doc = DOCUMENT_ADAPTER.validate_python(src.data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                path = tuple(
-                    p for p in err["loc"] if p not in (src.data.get("kind") if isinstance(src.data, dict) else None,)
+        if not isinstance(src.data, dict):
+            diagnostics.append(
+                Diagnostic(
+                    "doc.not-a-mapping",
+                    f"a document must be a mapping with apiVersion, kind, metadata, spec; got {schema.type_name(src.data)}",
+                    Origin(src.file, src.start_line, 1),
                 )
-                diagnostics.append(Diagnostic("schema.invalid", err["msg"], src.locate(path)))
+            )
             continue
-        key = (doc.kind, doc.metadata.name)
-        documents.append(doc)
-        origins[key] = src.locate(())
-        locators[key] = src.locate
-    if diagnostics:
-        return None, diagnostics
-    settings = next((d for d in documents if d.kind == "Project"), None)
+        problems = schema.check(src)
+        diagnostics.extend(problems)
+        if not problems:
+            raw_ok.append(src)
+        else:
+            invalid.add(_identity(src.data))
+
+    settings, settings_src, problems = _project_settings(raw_ok, env, environ)
+    diagnostics.extend(problems)
+    project_values = dict(settings.spec.values) if settings else {}
     overlay = settings.spec.overlays.get(env) if settings and env else None
-    values = {**(settings.spec.values if settings else {}), **(overlay.values if overlay else {})}
-    defaults = (overlay and overlay.defaults) or (settings.spec.defaults if settings else Defaults())
-    name = settings.metadata.name if settings else Path(next(iter(paths), ".")).resolve().name
-    return Project(name, env, tuple(documents), values, defaults, origins, locators), []
+    if overlay:
+        project_values.update(overlay.values)
+    ctx = values.context(project_values, environ)
+
+    documents: list[Any] = [settings] if settings else []
+    located: dict[tuple[str, str], SourceDocument] = {}
+    if settings and settings_src:
+        located[("Project", settings.metadata.name)] = settings_src
+    for src in raw_ok:
+        if src is settings_src or src.data.get("kind") == "Project":
+            continue
+        data, problems = values.substitute(src, ctx)
+        diagnostics.extend(problems)
+        doc = None if problems else _model(src, data, diagnostics)
+        if doc is None:
+            invalid.add(_identity(src.data))
+        else:
+            documents.append(doc)
+            located.setdefault((doc.kind, doc.metadata.name), src)
+
+    def locate(kind: str, name: str, path: tuple, key: bool = False) -> Origin:
+        src = located.get((kind, name))
+        return src.locate(path, key=key) if src else Origin("?")
+
+    diagnostics.extend(checks.check_all(documents, locate, invalid))
+    diagnostics = _with_source_lines(diagnostics, sources)
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics
+    defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
+        settings.spec.defaults if settings else Defaults()
+    )
+    name = settings.metadata.name if settings else (paths[0].resolve() if paths else Path.cwd()).name
+    origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
+    locators = {key: (lambda path, _s=src: _s.locate(path)) for key, src in located.items()}
+    root = _root(paths, settings_src)
+    return Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root), diagnostics
+
+
+def _identity(data: dict[str, Any]) -> tuple[str, str]:
+    meta = data.get("metadata")
+    return str(data.get("kind")), str(meta.get("name") if isinstance(meta, dict) else None)
+
+
+def _root(paths: list[Path], settings_src: SourceDocument | None) -> str:
+    """The project root: the Project document's folder, else the first path (its folder if a file)."""
+    if settings_src is not None:
+        return str(Path(settings_src.file).resolve().parent)
+    first = paths[0].resolve() if paths else Path.cwd()
+    return str(first if first.is_dir() else first.parent)
+
+
+def _project_settings(
+    sources: list[SourceDocument], env: str | None, environ: Mapping[str, str] | None
+) -> tuple[ProjectDocument | None, SourceDocument | None, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    found = [s for s in sources if s.data.get("kind") == "Project"]
+    settings = settings_src = None
+    if found:
+        settings_src = found[0]
+        data, problems = values.substitute(settings_src, values.context({}, environ))
+        if not problems:
+            settings = _model(settings_src, data, problems)
+    if env and not problems:
+        overlays = settings.spec.overlays if settings else {}
+        if env not in overlays:
+            where = settings_src.locate(("spec", "overlays"), key=True) if settings_src else None
+            problems.append(
+                Diagnostic(
+                    "project.unknown-env",
+                    f"no overlay named {env!r}",
+                    where,
+                    hint=checks.hint(env, overlays) or f"overlays: {', '.join(overlays) or 'none'}",
+                )
+            )
+    return settings, settings_src, problems
+
+
+def _model(src: SourceDocument, data: dict[str, Any], diagnostics: list[Diagnostic]) -> Any | None:
+    model = KINDS[data["kind"]]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path = _data_path(data, err["loc"])
+            message = err["msg"].removeprefix("Value error, ")
+            diagnostics.append(Diagnostic("model.invalid", message, src.locate(path)))
+        return None
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """pydantic's loc, keeping only the steps that exist in the data (union tags are dropped)."""
+    path: list[Any] = []
+    node = data
+    for step in loc:
+        if (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        ):
+            node = node[step]
+            path.append(step)
+    return tuple(path)
+
+
+def _with_source_lines(diagnostics: list[Diagnostic], sources: list[SourceDocument]) -> list[Diagnostic]:
+    files: dict[str, list[str] | None] = {s.file: s.source.lines for s in sources}
+    out = []
+    for d in diagnostics:
+        if d.origin and d.origin.line and d.source_line is None and d.code not in ("file.binary", "file.encoding"):
+            if d.origin.file not in files:
+                files[d.origin.file] = _read_lines(d.origin.file)
+            lines = files[d.origin.file]
+            if lines and d.origin.line <= len(lines):
+                d = Diagnostic(d.code, d.message, d.origin, d.severity, d.hint, lines[d.origin.line - 1])
+        out.append(d)
+    return out
+
+
+def _read_lines(file: str) -> list[str] | None:
+    try:
+        return Path(file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def load_project_or_raise(paths: Iterable[str | Path], env: str | None = None) -> Project:
-    paths = list(paths)
-    project, diagnostics = load_project(paths, env)
+    project, diagnostics = load_project(list(paths), env)
     if project is None:
-        raise SpecError(diagnostics)
+        raise SpecError([d for d in diagnostics if d.severity == "error"])
     return project

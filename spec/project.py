@@ -28,7 +28,7 @@ class Project:
     origins: Mapping[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) -> document start
     # (kind, name) -> function(path) -> Origin of a key/value inside the document
     locators: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
-    raw: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+    root: str = "."  # absolute folder of the Project document (or of the first path): user modules import from here
 
     def of_kind(self, kind: str) -> dict[str, Any]:
         assert kind in KINDS, kind

@@ -48,3 +48,35 @@ def session_dir() -> Path:
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def cli():
+    """Run the real `pipeform` command in-process: cli("validate", path) -> click Result."""
+    from typer.testing import CliRunner
+
+    from pipeform.cli.app import _register, app
+
+    _register()
+    runner = CliRunner()
+
+    def run(*args: object, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.yaml", text_or_bytes) -> Path inside a fresh temp folder."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+
+    return _write

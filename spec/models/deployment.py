@@ -72,8 +72,8 @@ class DirectorySource(Strict):
 class Source(Strict):
     """Where workers get the code and specs. Exactly one of git, directory."""
 
-    git: GitSource | None = None
-    directory: DirectorySource | None = None
+    git: GitSource | None = Field(default=None, description="Clone a git repository.")
+    directory: DirectorySource | None = Field(default=None, description="Use a directory the worker can read.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:

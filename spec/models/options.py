@@ -93,7 +93,11 @@ class CommonOptions(Strict):
     retries: int | None = Field(
         default=None, ge=0, description="How many times to retry after a failure.", examples=[3]
     )
-    retry_delay_seconds: RetryDelay | None = None
+    retry_delay_seconds: RetryDelay | None = Field(
+        default=None,
+        description="Seconds between retries: a number, a list (one per retry, at most 50), or an exponential backoff.",
+        examples=[10, [1, 10, 60], {"backoff": "exponential", "base_seconds": 2, "max_seconds": 120}],
+    )
     timeout_seconds: float | None = Field(
         default=None, gt=0, description="Fail the run after this many seconds.", examples=[600]
     )
@@ -170,7 +174,9 @@ TaskRunner = Annotated[
 class FlowOptions(CommonOptions):
     """Runtime options of a flow (and of project-wide flow defaults)."""
 
-    task_runner: TaskRunner | None = None
+    task_runner: TaskRunner | None = Field(
+        default=None, description="Task runner: thread_pool, process_pool, dask or ray."
+    )
     run_name: str | None = Field(
         default=None, description="Flow-run name template; may use $[ params.X ].", examples=["etl-$[ params.date ]"]
     )

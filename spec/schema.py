@@ -1,0 +1,295 @@
+"""The published JSON Schema: generated from the models, validated with jsonschema.
+
+The schema is what editors use (yaml-language-server) and what `pipeform validate` runs
+first, on the raw file, before compile-time values are substituted. So every field that
+is not a plain string also accepts a string holding a `<< ... >>` expression: an editor
+must not flag `replicas: << values.replicas >>`, and neither does the CLI. Types are
+checked again by the models after substitution.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+import jsonschema
+from jsonschema.exceptions import ValidationError
+from pydantic.json_schema import models_json_schema
+
+from .diagnostics import Diagnostic
+from .load import SourceDocument
+from .models import KINDS
+from .versions import CURRENT, VERSIONS
+
+SCHEMA_ID = "https://pipeform.dev/schemas/pipeform-v1.schema.json"
+TEMPLATE_DEF = "CompileTimeExpression"
+_KEEP_OUTSIDE = ("description", "title", "default", "examples")
+
+
+def generate() -> dict[str, Any]:
+    """Build the v1 schema from the pydantic models (deterministic, so it can be committed)."""
+    docs = [(model, "validation") for model in KINDS.values()]
+    _, top = models_json_schema(docs, ref_template="#/definitions/{model}")
+    # The envelope is written by hand below; the *Document models only carry the specs.
+    defs: dict[str, Any] = {
+        name: _accept_templates(sub) for name, sub in top["$defs"].items() if not name.endswith("Document")
+    }
+    defs[TEMPLATE_DEF] = {
+        "type": "string",
+        "pattern": "<<.*>>",
+        "description": "A compile-time expression such as << values.replicas >>, resolved when pipeform loads the specs.",
+    }
+    kinds = list(KINDS)
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": SCHEMA_ID,
+        "title": "pipeform/v1 document",
+        "description": "One pipeform document: apiVersion, kind, metadata, spec. See `pipeform schema`.",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": CURRENT, "description": "Spec language version."},
+            "kind": {"enum": kinds, "description": "Document kind."},
+            "metadata": {"$ref": "#/definitions/Metadata", "description": "Name, labels, annotations, description."},
+            "spec": {"type": "object", "description": "The kind's settings."},
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"properties": {"spec": {"$ref": f"#/definitions/{_spec_def(model)}"}}},
+            }
+            for kind, model in KINDS.items()
+        ],
+        "definitions": defs,
+    }
+
+
+def _spec_def(document_model: type) -> str:
+    return document_model.model_fields["spec"].annotation.__name__
+
+
+def _plain_string(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & schema.keys())
+
+
+def _accept_templates(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = copy.deepcopy(schema)
+    for key in ("properties",):
+        for prop, sub in schema.get(key, {}).items():
+            schema[key][prop] = _wrap(sub)
+    if isinstance(schema.get("additionalProperties"), dict):
+        schema["additionalProperties"] = _wrap(schema["additionalProperties"])
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = _wrap(schema["items"])
+    return schema
+
+
+def _wrap(sub: dict[str, Any]) -> dict[str, Any]:
+    # `{}` (any value) and free strings accept templates already; a template stands for a
+    # value, never for a whole object with its own fields.
+    if _plain_string(sub) or not (sub.keys() - set(_KEEP_OUTSIDE)) or set(sub) - set(_KEEP_OUTSIDE) == {"$ref"}:
+        return sub
+    inner = {k: v for k, v in sub.items() if k not in _KEEP_OUTSIDE or k == "description"}
+    inner = _accept_templates(inner) if "$ref" not in inner else inner
+    outer = {k: sub[k] for k in _KEEP_OUTSIDE if k in sub}
+    outer["anyOf"] = [inner, {"$ref": f"#/definitions/{TEMPLATE_DEF}"}]
+    return outer
+
+
+def dumps(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_committed(path: str) -> None:
+    """Regenerate the committed file: python -m pipeform.spec.schema schemas/pipeform-v1.schema.json"""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(dumps(generate()))
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_committed(sys.argv[1])
+
+
+@cache
+def published(api_version: str = CURRENT) -> dict[str, Any]:
+    """The committed schema file shipped inside the package (pipeform.schemas)."""
+    name = VERSIONS[api_version].schema_file
+    return json.loads(resources.files("pipeform.schemas").joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def _validators(api_version: str) -> tuple[jsonschema.Draft7Validator, dict[str, jsonschema.Draft7Validator]]:
+    """A validator for the envelope and one per kind's spec (same file, same definitions)."""
+    schema = published(api_version)
+    envelope = {k: v for k, v in schema.items() if k != "allOf"}
+    per_kind = {}
+    for rule in schema["allOf"]:
+        kind = rule["if"]["properties"]["kind"]["const"]
+        per_kind[kind] = jsonschema.Draft7Validator(
+            {**rule["then"]["properties"]["spec"], "definitions": schema["definitions"]}
+        )
+    return jsonschema.Draft7Validator(envelope), per_kind
+
+
+@cache
+def _fast(api_version: str):
+    """The same schema compiled to Python by fastjsonschema: about 10x quicker for the
+    common case of a valid document. It stops at the first error, so invalid documents
+    are validated again with jsonschema to report every error with its position."""
+    return fastjsonschema.compile(published(api_version))
+
+
+def check(doc: SourceDocument) -> list[Diagnostic]:
+    """Validate one raw document. Equivalent to validating it against the whole published
+    schema (the if/then rules select exactly the kind's spec schema), but faster and with
+    errors that name the kind."""
+    data = doc.data
+    api = data.get("apiVersion")
+    if api not in VERSIONS:
+        known = ", ".join(VERSIONS)
+        hint = _did_you_mean(str(api), VERSIONS)
+        return [
+            Diagnostic(
+                "doc.api-version",
+                f"unknown apiVersion {api!r}; this pipeform knows {known}",
+                doc.locate(("apiVersion",)),
+                hint=hint,
+            )
+        ]
+    try:
+        _fast(api)(data)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
+    envelope, per_kind = _validators(api)
+    kind = data.get("kind")
+    out = [d for e in envelope.iter_errors(data) for d in _diagnostics(doc, e, ())]
+    if kind in per_kind and isinstance(data.get("spec"), dict):
+        out.extend(d for e in per_kind[kind].iter_errors(data["spec"]) for d in _diagnostics(doc, e, ("spec",)))
+    return sorted(out, key=lambda d: (d.origin.line, d.origin.column) if d.origin else (0, 0))
+
+
+def _did_you_mean(word: str, candidates) -> str | None:
+    close = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _expand(error: ValidationError) -> list[ValidationError]:
+    """The errors worth reporting for one jsonschema error.
+
+    An anyOf/oneOf error hides the real problems in its branches. Pick the branch the
+    value was meant for (one whose type matches, never the compile-time template branch)
+    and report every error in it; when no branch's type matches, report one type error.
+    """
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [error]
+    branches: dict[int, list[ValidationError]] = {}
+    for e in error.context:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+    options = error.validator_value
+    candidates = []
+    for index, errs in sorted(branches.items()):
+        if options[index].get("$ref", "").endswith(TEMPLATE_DEF):
+            continue
+        if any(e.validator == "type" and not e.relative_path for e in errs):
+            continue
+        candidates.append(errs)
+    if not candidates:
+        wanted = sorted({t for o in options for t in _types_of(o)} - {"CompileTimeExpression"})
+        error.validator, error.validator_value = "type", wanted or ["a valid value"]
+        return [error]
+    return [x for e in candidates[0] for x in _expand(e)]
+
+
+def _types_of(option: dict[str, Any]) -> list[str]:
+    if "type" in option:
+        return option["type"] if isinstance(option["type"], list) else [option["type"]]
+    if "$ref" in option:
+        name = option["$ref"].rsplit("/", 1)[-1]
+        return ["string"] if name == TEMPLATE_DEF else ["object"]
+    if "anyOf" in option:
+        return [t for o in option["anyOf"] for t in _types_of(o)]
+    return []
+
+
+def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: tuple) -> list[Diagnostic]:
+    return [_diagnostic(doc, e, prefix) for e in _expand(error)]
+
+
+def _diagnostic(doc: SourceDocument, error: ValidationError, prefix: tuple) -> Diagnostic:
+    path = (*prefix, *error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        key = unknown[0] if unknown else ""
+        where = "document" if not path else f"'{path[-1]}'"
+        return Diagnostic(
+            "schema.unknown-field",
+            f"unknown field {key!r} in {where}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+            doc.locate((*path, key), key=True),
+            hint=_did_you_mean(key, allowed),
+        )
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return Diagnostic("schema.required", f"missing required field {missing!r}", doc.locate(path, key=True))
+    if path == ("kind",) and v == "enum":
+        return Diagnostic(
+            "doc.unknown-kind",
+            f"unknown kind {error.instance!r}; kinds are {', '.join(KINDS)}",
+            doc.locate(path),
+            hint=_did_you_mean(str(error.instance), KINDS),
+        )
+    if v in ("enum", "const"):
+        options = error.validator_value if v == "enum" else [error.validator_value]
+        return Diagnostic(
+            "schema.enum",
+            f"{error.instance!r} is not one of {', '.join(map(repr, options))}",
+            doc.locate(path),
+            hint=_did_you_mean(str(error.instance), options),
+        )
+    if v == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return Diagnostic(
+            "schema.type",
+            f"expected {expected}, got {type_name(error.instance)} {_short(error.instance)}",
+            doc.locate(path),
+        )
+    if v == "pattern":
+        what = error.schema.get("description") or f"a string matching {error.validator_value}"
+        return Diagnostic(
+            "schema.pattern",
+            f"{_short(error.instance)} is not valid here: expected {what[:1].lower()}{what[1:]}",
+            doc.locate(path),
+        )
+    return Diagnostic("schema.invalid", _short_message(error.message), doc.locate(path))
+
+
+def type_name(value: Any) -> str:
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short_message(message: str) -> str:
+    return message if len(message) <= 160 else message[:157] + "..."
