@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from enum import IntEnum
 
 import typer
@@ -29,6 +30,12 @@ def connect(state_dir: str | None = None) -> str:
     if info.pid is not None and not os.environ.get("PREFECT_API_URL"):
         err_console.print(f"[dim]Using the embedded Prefect server; UI at {info.ui_url}[/dim]")
     server.use_server(info)
+    if "prefect" in sys.modules:
+        # Prefect was already imported (schedule checks) and read its settings: make its
+        # process-global settings pick up the environment again.
+        import prefect.context
+
+        prefect.context.refresh_global_settings_context()
     return info.url
 
 

@@ -1,1 +1,98 @@
-"""Commands of the compile stage (filled in by their owners)."""
+"""run, graph: commands of the compiler stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipeform.cli.app import app
+from pipeform.cli.common import Exit, connect, console, die, err_console
+
+
+def _project(path: Path, env: str | None):
+    from pipeform.cli.spec_commands import print_diagnostics
+    from pipeform.spec import load_project
+
+    project, diagnostics = load_project([path], env)
+    if project is None:
+        print_diagnostics(diagnostics)
+        raise typer.Exit(Exit.FAILED)
+    return project
+
+
+def parse_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            die(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+@app.command("run")
+def run_cmd(
+    flow: str = typer.Argument(..., help="Name of a Flow document."),
+    path: Path = typer.Argument(Path("."), help="Spec file or folder."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Parameter KEY=VALUE (JSON values allowed)."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+) -> None:
+    """Run a flow in-process against the configured Prefect API (or the embedded server)."""
+    project = _project(path, env)
+    if flow not in project.flows:
+        from pipeform.spec.checks import hint
+
+        die(f"no Flow named {flow!r}" + (f" ({hint(flow, project.flows)})" if hint(flow, project.flows) else ""))
+    params = parse_params(param)
+    connect(state_dir)
+    from pipeform.compiler import compile_flow
+
+    try:
+        compiled = compile_flow(project, flow)
+    except (ImportError, AttributeError) as exc:
+        die(f"cannot import a task's callable: {exc}")
+    state = compiled(**params, return_state=True)
+    if not state.is_completed():
+        err_console.print(f"[red]flow run ended {state.name}[/red]: {state.message or ''}")
+        raise typer.Exit(Exit.FAILED)
+    result = state.result(raise_on_failure=False)
+    console.print(f"[green]flow run completed[/green]; result: {result!r}")
+
+
+@app.command("graph")
+def graph_cmd(
+    flow: str = typer.Argument(..., help="Name of a Flow document."),
+    path: Path = typer.Argument(Path("."), help="Spec file or folder."),
+    fmt: str = typer.Option("mermaid", "--format", "-f", help="mermaid, dot, svg or png."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (svg and png need it)."),
+) -> None:
+    """Print a flow's task graph (Mermaid by default) or render it with graphviz."""
+    from pipeform.compiler import lower
+    from pipeform.compiler.graph import dot, mermaid
+
+    project = _project(path, None)
+    if flow not in project.flows:
+        die(f"no Flow named {flow!r}")
+    ir = lower(project, flow)
+    if fmt in ("mermaid", "dot"):
+        text = mermaid(ir) if fmt == "mermaid" else dot(ir)
+        if output:
+            output.write_text(text)
+        else:
+            console.out(text, highlight=False, end="")
+        return
+    if fmt not in ("svg", "png") or output is None:
+        die("--format svg/png needs --output FILE; text formats are mermaid and dot")
+    import shutil
+    import subprocess
+
+    if shutil.which("dot") is None:
+        die("rendering svg/png needs Graphviz's `dot` (apt-get install graphviz)")
+    subprocess.run(["dot", f"-T{fmt}", "-o", str(output)], input=dot(ir), text=True, check=True)
+    err_console.print(f"wrote {output}")

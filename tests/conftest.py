@@ -24,7 +24,7 @@ _EXTERNAL = os.environ.get("PIPEFORM_TEST_API_URL")
 os.environ["PREFECT_API_URL"] = _EXTERNAL or f"http://127.0.0.1:{_PORT}/api"
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "client-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # INFO run logs reach the API; tests read them
 os.environ["PIPEFORM_STATE_DIR"] = str(_SESSION_DIR / "state")
 
 

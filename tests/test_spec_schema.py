@@ -117,3 +117,19 @@ def test_schema_command(cli, tmp_path):
     assert json.loads(out.read_text()) == json.loads(SCHEMA_FILE.read_text())
     result = cli("schema")
     assert json.loads(result.stdout)["$id"] == schema.SCHEMA_ID
+
+
+def test_validation_never_changes_the_data(write):
+    """A regression guard: fastjsonschema fills defaults into the data unless told not to."""
+    from pipeform.spec.load import read_file
+
+    path = write(
+        "f.yaml",
+        "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  task_runner: {type: thread_pool}\n  tasks: [{name: t, shell: x}]\n",
+    )
+    (doc,), _ = read_file(path)
+    before = json.dumps(doc.data, sort_keys=True)
+    assert schema.check(doc) == []
+    assert json.dumps(doc.data, sort_keys=True) == before
+    project, diagnostics = load_project([path])
+    assert diagnostics == [] and project.flows["f"].spec.task_runner.max_workers is None

@@ -1,0 +1,107 @@
+"""The intermediate representation: a flow as a DAG of tasks, every reference resolved,
+plain frozen data (no Prefect), each node keeping where it was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeform.spec.diagnostics import Origin
+
+
+@dataclass(frozen=True)
+class CacheIR:
+    policies: tuple[str, ...]  # prefect.cache_policies names, combined with +
+    exclude_inputs: tuple[str, ...] = ()
+    expiration_seconds: float | None = None
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class TaskOptionsIR:
+    retries: int = 0
+    retry_delays: tuple[float, ...] = ()  # one per retry (Prefect takes a list)
+    retry_jitter_factor: float | None = None
+    retry_on: tuple[str, ...] = ()
+    timeout_seconds: float | None = None
+    cache: CacheIR | None = None
+    persist_result: bool | None = None
+    result_storage: str | None = None
+    result_serializer: str | None = None
+    log_prints: bool | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    run_name: str | None = None
+    limits: tuple[str, ...] = ()
+    occupy: int = 1
+    rate_limits: tuple[str, ...] = ()
+    limit_timeout_seconds: float | None = None
+    continue_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class HookIR:
+    event: str  # on_failure | on_completion
+    task: str | None = None
+    shell: str | None = None
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskIR:
+    name: str
+    action: str  # python | shell | subflow | deployment | approval
+    target: Any  # callable path, ShellTask, flow name, DeploymentTask, ApprovalTask (frozen models)
+    inputs: tuple[tuple[str, Any], ...]  # keyword -> JSON-like value that may hold $[ ] strings
+    mapped: tuple[tuple[str, Any], ...]  # keyword -> value to fan out over
+    data_deps: frozenset[str]  # tasks whose results the inputs, map or `when` read
+    order_deps: frozenset[str]  # depends_on: ordering only
+    when: str | None
+    options: TaskOptionsIR
+    hooks: tuple[HookIR, ...] = ()
+    description: str | None = None
+    origin: Origin | None = field(default=None, compare=False)
+
+    @property
+    def deps(self) -> frozenset[str]:
+        return self.data_deps | self.order_deps
+
+
+@dataclass(frozen=True)
+class ParamIR:
+    name: str
+    schema: tuple[tuple[str, Any], ...]  # JSON Schema of the parameter, as sorted pairs
+    default: Any
+    required: bool
+
+
+@dataclass(frozen=True)
+class FlowOptionsIR:
+    retries: int | None = None
+    retry_delay_seconds: float | None = None
+    timeout_seconds: float | None = None
+    persist_result: bool | None = None
+    result_storage: str | None = None
+    result_serializer: str | None = None
+    log_prints: bool | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    run_name: str | None = None
+    validate_parameters: bool | None = None
+    task_runner: tuple[tuple[str, Any], ...] | None = None  # runner model dump, sorted pairs
+
+
+@dataclass(frozen=True)
+class FlowIR:
+    name: str
+    description: str | None
+    params: tuple[ParamIR, ...]
+    tasks: tuple[TaskIR, ...]  # in a topological order
+    options: FlowOptionsIR
+    hooks: tuple[HookIR, ...]
+    returns: Any  # None: a dict of the results of tasks nothing depends on
+    root: str  # project folder: put on sys.path before importing user callables
+    origin: Origin | None = field(default=None, compare=False)
+
+    def task(self, name: str) -> TaskIR:
+        return next(t for t in self.tasks if t.name == name)
