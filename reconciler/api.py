@@ -1,0 +1,108 @@
+"""A small async client for the Prefect server's REST API (what the reconciler reads and
+writes), with retries for transient errors and a count of write requests.
+
+Plain httpx, so the reconciler's requests are exactly the ones listed in prefect-backend.md
+and tests can count them; Prefect's own client is not needed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+PAGE = 200  # the server refuses larger pages (422)
+RETRIES = 6
+TRANSIENT = {429, 500, 502, 503, 504}
+
+
+class ApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, detail: str):
+        super().__init__(f"{method} {path} -> HTTP {status}: {detail[:300]}")
+        self.status = status
+
+
+@dataclass
+class Counters:
+    reads: int = 0
+    writes: int = 0
+    retries: int = 0
+    writes_by_path: list[str] = field(default_factory=list)
+
+
+class ServerAPI:
+    def __init__(self, url: str, api_key: str | None = None, concurrency: int = 4, timeout: float = 30.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        self._slots = asyncio.Semaphore(concurrency)
+        self.counters = Counters()
+
+    @classmethod
+    def from_env(cls, concurrency: int = 4) -> ServerAPI:
+        url = os.environ.get("PREFECT_API_URL")
+        if not url:
+            raise RuntimeError("PREFECT_API_URL is not set")
+        return cls(url, os.environ.get("PREFECT_API_KEY"), concurrency)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ServerAPI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = ()) -> Any:
+        is_read = method == "GET" or path.endswith("/filter")
+        delay = 0.5
+        for attempt in range(1, RETRIES + 1):
+            async with self._slots:
+                try:
+                    resp = await self._http.request(method, path, json=json)
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    resp, error = None, exc
+                else:
+                    error = None
+            if resp is not None and resp.status_code not in TRANSIENT:
+                if is_read:
+                    self.counters.reads += 1
+                else:
+                    self.counters.writes += 1
+                    self.counters.writes_by_path.append(f"{method} {path}")
+                if resp.status_code >= 400:
+                    if resp.status_code in ok:
+                        return None  # an expected refusal (404 on delete, 409 on create)
+                    raise ApiError(method, path, resp.status_code, resp.text)
+                return (
+                    resp.json()
+                    if resp.content and resp.headers.get("content-type", "").startswith("application/json")
+                    else None
+                )
+            if attempt == RETRIES:
+                if error is not None:
+                    raise ApiError(method, path, 0, f"{type(error).__name__}: {error}")
+                raise ApiError(method, path, resp.status_code, resp.text)
+            self.counters.retries += 1
+            await asyncio.sleep(delay * (1 + random.random() * 0.25))
+            delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    async def pages(self, path: str, body: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            batch = await self.request("POST", path, {**(body or {}), "limit": PAGE, "offset": offset})
+            for item in batch:
+                yield item
+            if len(batch) < PAGE:
+                return
+            offset += PAGE
+
+    async def all(self, path: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [item async for item in self.pages(path, body)]

@@ -1,0 +1,268 @@
+"""Plan -> server writes. Takes only the plan. Changes run phase by phase (pools, queues,
+limits and variables, deployments, schedules, then deletes in reverse order); inside a
+phase they run concurrently, and one failure does not stop the others."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from .api import ApiError, ServerAPI
+from .model import MASK, Action, Change, Outcome, Plan
+from .observe import CHUNK, inventory_name
+from .plan import ORDER
+
+Progress = Callable[[Outcome], None]
+
+
+def _fill_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    """A saved plan holds masks, never secrets: read them again from this environment."""
+    sources = body.get("_secret_sources") or {}
+    out = json.loads(json.dumps(body))
+    for path, var in sources.items():
+        keys = path.split(".")
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = os.environ.get(var, "")
+    if MASK in json.dumps(out):
+        raise ValueError("this saved plan holds a masked sensitive value that cannot be re-read; run plan again")
+    return out
+
+
+class _Applier:
+    def __init__(self, api: ServerAPI, plan: Plan):
+        self.api = api
+        self.plan = plan
+        self.deployment_ids: dict[str, str] = {
+            c.name: c.server_id for c in plan.changes if c.kind == "deployment" and c.server_id
+        }
+
+    async def run(self, change: Change) -> Outcome:
+        try:
+            await getattr(self, f"_{change.kind}")(change)
+            return Outcome(change.address, change.action, True)
+        except (ApiError, ValueError, KeyError) as exc:
+            return Outcome(change.address, change.action, False, str(exc))
+
+    async def _work_pool(self, c: Change) -> None:
+        b = _fill_secrets(c.after) if c.after else None
+        if c.action is Action.DELETE or c.action is Action.REPLACE:
+            await self.api.request("DELETE", f"/work_pools/{c.name}", ok=(404,))
+            if c.action is Action.DELETE:
+                return
+        if c.action in (Action.CREATE, Action.REPLACE):
+            template = await self._job_template(b["type"], b.get("base_job_template") or {})
+            await self.api.request(
+                "POST",
+                "/work_pools/",
+                {
+                    "name": c.name,
+                    "type": b["type"],
+                    "description": b["description"],
+                    "is_paused": b["is_paused"],
+                    "concurrency_limit": b["concurrency_limit"],
+                    "base_job_template": template,
+                },
+            )
+        else:
+            fields = {d.path.split(".")[0] for d in c.diffs}
+            patch = {k: b[k] for k in ("description", "is_paused", "concurrency_limit") if k in fields}
+            if "base_job_template" in fields:
+                current = (await self.api.request("GET", f"/work_pools/{c.name}"))["base_job_template"]
+                patch["base_job_template"] = _deep_merge(current, b["base_job_template"])
+            await self.api.request("PATCH", f"/work_pools/{c.name}", patch)
+
+    async def _job_template(self, pool_type: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        base: dict[str, Any] = {}
+        try:
+            meta = await self.api.request("GET", "/collections/views/aggregate-worker-metadata", ok=(404,))
+        except ApiError:
+            meta = None
+        for collection in (meta or {}).values():
+            for worker in collection.values() if isinstance(collection, dict) else ():
+                if isinstance(worker, dict) and worker.get("type") == pool_type:
+                    base = worker.get("default_base_job_configuration") or {}
+        if not base and pool_type == "process":
+            from prefect.workers.process import ProcessWorker  # the default template ships with Prefect
+
+            base = ProcessWorker.get_default_base_job_template()
+        return _deep_merge(base, overrides)
+
+    async def _work_queue(self, c: Change) -> None:
+        pool, queue = c.name.split("/", 1)
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/work_pools/{pool}/queues/{queue}", ok=(404,))
+            return
+        b = c.after
+        body = {
+            "description": b["description"],
+            "is_paused": b["is_paused"],
+            "concurrency_limit": b["concurrency_limit"],
+            "priority": b["priority"],
+        }
+        if c.action is Action.CREATE:
+            await self.api.request(
+                "POST",
+                f"/work_pools/{pool}/queues/",
+                {"name": queue, **{k: v for k, v in body.items() if v is not None}},
+            )
+        else:
+            await self.api.request("PATCH", f"/work_pools/{pool}/queues/{queue}", body)
+
+    async def _global_limit(self, c: Change) -> None:
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/v2/concurrency_limits/{c.name}", ok=(404,))
+        elif c.action is Action.CREATE:
+            await self.api.request("POST", "/v2/concurrency_limits/", {"name": c.name, **c.after})
+        else:
+            await self.api.request("PATCH", f"/v2/concurrency_limits/{c.name}", c.after)
+
+    async def _tag_limit(self, c: Change) -> None:
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/concurrency_limits/tag/{c.name}", ok=(404,))
+        else:  # the server upserts by tag
+            await self.api.request("POST", "/concurrency_limits/", {"tag": c.name, **c.after})
+
+    async def _variable(self, c: Change) -> None:
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/variables/name/{c.name}", ok=(404,))
+            return
+        b = _fill_secrets(c.after)
+        if c.action is Action.CREATE:
+            await self.api.request("POST", "/variables/", {"name": c.name, "value": b["value"], "tags": b["tags"]})
+        else:
+            await self.api.request("PATCH", f"/variables/name/{c.name}", {"value": b["value"], "tags": b["tags"]})
+
+    async def _deployment(self, c: Change) -> None:
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/deployments/{c.server_id}", ok=(404,))
+            return
+        b = _fill_secrets(c.after)
+        fields = {
+            "entrypoint": b["entrypoint"],
+            "work_pool_name": b["work_pool_name"],
+            "work_queue_name": b["work_queue_name"],
+            "parameters": b["parameters"],
+            "job_variables": b["job_variables"],
+            "tags": b["tags"],
+            "description": b["description"],
+            "version": b.get("version_full") or b["version"],
+            "paused": b["paused"],
+            "enforce_parameter_schema": b["enforce_parameter_schema"],
+            "pull_steps": b["pull_steps"],
+            "parameter_openapi_schema": b["parameter_openapi_schema"],
+            "concurrency_limit": b["concurrency_limit"],
+            "concurrency_options": {"collision_strategy": b["collision_strategy"]} if b["concurrency_limit"] else None,
+        }
+        if c.action is Action.CREATE:
+            flow = await self.api.request("POST", "/flows/", {"name": b["flow_name"]})
+            name = c.name.split("/", 1)[1]
+            created = await self.api.request("POST", "/deployments/", {"name": name, "flow_id": flow["id"], **fields})
+            self.deployment_ids[c.name] = created["id"]
+        else:
+            # Only the fields that differ: every update deletes the deployment's future
+            # scheduled runs, so nothing is sent that did not change.
+            changed = {d.path.split(".")[0] for d in c.diffs}
+            if "collision_strategy" in changed:
+                changed.add("concurrency_options")
+            patch = {k: v for k, v in fields.items() if k in changed}
+            if "version" in changed or patch:
+                patch["version"] = fields["version"]
+            await self.api.request("PATCH", f"/deployments/{c.server_id}", patch)
+
+    async def _schedule(self, c: Change) -> None:
+        dep, slug = c.name.rsplit("/", 1)
+        dep_id = self.deployment_ids.get(dep)
+        if c.action is Action.DELETE:
+            if dep_id:
+                await self.api.request("DELETE", f"/deployments/{dep_id}/schedules/{c.server_id}", ok=(404,))
+            return
+        if not dep_id:
+            raise ValueError(f"deployment {dep} was not created, so its schedule cannot be")
+        b = c.after
+        body = {"schedule": b["schedule"], "active": b["active"], "parameters": b["parameters"], "slug": slug}
+        if c.action is Action.CREATE:
+            await self.api.request("POST", f"/deployments/{dep_id}/schedules", [body])
+        else:  # in place: same schedule ID, so run idempotency keys and history stay
+            changed = {d.path.split(".")[0] for d in c.diffs}
+            await self.api.request(
+                "PATCH",
+                f"/deployments/{dep_id}/schedules/{c.server_id}",
+                {k: v for k, v in body.items() if k in changed or k == "slug"},
+            )
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+async def apply_plan(
+    api: ServerAPI, plan: Plan, inventory: frozenset[str], progress: Progress | None = None
+) -> tuple[Outcome, ...]:
+    """Apply every pending change; returns one Outcome each and updates the inventory."""
+    applier = _Applier(api, plan)
+    pending = plan.pending
+    outcomes: list[Outcome] = []
+    phases: dict[tuple[bool, int], list[Change]] = {}
+    for c in pending:
+        key = (c.action is Action.DELETE, -ORDER[c.kind] if c.action is Action.DELETE else ORDER[c.kind])
+        phases.setdefault(key, []).append(c)
+    failed_deployments: set[str] = set()
+
+    async def one(c: Change, failed: frozenset[str]) -> Outcome:
+        if c.kind == "schedule" and c.name.rsplit("/", 1)[0] in failed:
+            o = Outcome(c.address, c.action, False, "its deployment failed")
+        else:
+            o = await applier.run(c)
+        if progress:
+            progress(o)
+        return o
+
+    for key in sorted(phases):
+        results = await asyncio.gather(*(one(c, frozenset(failed_deployments)) for c in phases[key]))
+        failed_deployments |= {
+            o.address.removeprefix("deployment.") for o in results if not o.ok and o.address.startswith("deployment.")
+        }
+        outcomes.extend(results)
+    owned = set(inventory)
+    for o in outcomes:
+        if o.ok and o.action is Action.DELETE:
+            owned.discard(o.address)
+        elif o.ok:
+            owned.add(o.address)
+    for c in plan.changes:  # adopted without changes still becomes owned
+        if c.action is Action.NOOP:
+            owned.add(c.address)
+    if owned != set(inventory):
+        await write_inventory(api, plan.project, plan.env, owned)
+    return tuple(outcomes)
+
+
+async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: set[str]) -> None:
+    """The inventory lives on the server as Prefect variables (JSON lists, chunked)."""
+    name = inventory_name(project, env)
+    items = sorted(owned)
+    chunks: list[list[str]] = [[]]
+    for item in items:
+        if len(json.dumps(chunks[-1] + [item])) > CHUNK:
+            chunks.append([])
+        chunks[-1].append(item)
+    existing = {v["name"] for v in await api.all("/variables/filter", {"variables": {"name": {"like_": name}}})}
+    for i, chunk in enumerate(chunks):
+        var = name if i == 0 else f"{name}--{i}"
+        body = {"value": json.dumps(chunk), "tags": ["pipeform-inventory"]}
+        if var in existing:
+            await api.request("PATCH", f"/variables/name/{var}", body)
+        else:
+            await api.request("POST", "/variables/", {"name": var, **body})
+    for var in existing:
+        suffix = var.removeprefix(name)
+        if suffix.startswith("--") and int(suffix[2:] or 0) >= len(chunks):
+            await api.request("DELETE", f"/variables/name/{var}", ok=(404,))

@@ -1,0 +1,245 @@
+"""Project -> desired Resources (pure: no server, no Prefect import)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from typing import Any
+
+from pipeform.compiler import entrypoint_for, parameter_schema
+from pipeform.spec.project import Project
+
+from .model import Resource, canonical
+from .normalize import deployment_body, schedule_body
+
+OWNER_TAG_PREFIX = "pipeform:"
+
+
+def owner_tag(project: str) -> str:
+    return f"{OWNER_TAG_PREFIX}{project}"
+
+
+def git_sha(root: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _environment_job_variables(
+    env_doc: Any, overlay: str | None
+) -> tuple[dict[str, Any], tuple[str, ...], dict[str, str]]:
+    """Job variables of an Environment; secret env values are read from this machine's
+    environment and reported as sensitive paths with their source variable."""
+    spec = env_doc.spec
+    env: dict[str, str] = {}
+    sensitive: list[str] = []
+    sources: dict[str, str] = {}
+    for key, value in spec.env.items():
+        if isinstance(value, str):
+            env[key] = value
+        else:
+            env[key] = os.environ.get(value.from_env, "")
+            sensitive.append(f"job_variables.env.{key}")
+            sources[f"job_variables.env.{key}"] = value.from_env
+    if spec.python_requirements:
+        env["EXTRA_PIP_PACKAGES"] = " ".join(spec.python_requirements)
+    if overlay:
+        env.setdefault("PIPEFORM_ENV", overlay)
+    jv: dict[str, Any] = dict(spec.job_variables)
+    if env:
+        jv["env"] = {**jv.get("env", {}), **env}
+    if spec.image:
+        jv["image"] = spec.image
+    if spec.cpu:
+        jv["cpu"] = spec.cpu
+    if spec.memory:
+        jv["memory"] = spec.memory
+    return jv, tuple(sensitive), sources
+
+
+def _pull_steps(project: Project, spec: Any) -> list[dict[str, Any]]:
+    if spec.pull is not None:
+        return [dict(s) for s in spec.pull]
+    src = spec.source
+    if src is not None and src.git is not None:
+        g = src.git
+        clone: dict[str, Any] = {"repository": g.repository}
+        if g.branch:
+            clone["branch"] = g.branch
+        if g.commit_sha:
+            clone["commit_sha"] = g.commit_sha
+        if g.credentials_block:
+            clone["credentials"] = "{{ prefect.blocks." + g.credentials_block + " }}"
+        if g.include_submodules:
+            clone["include_submodules"] = True
+        steps: list[dict[str, Any]] = [{"prefect.deployments.steps.git_clone": {"id": "clone", **clone}}]
+        if g.directory:
+            steps.append(
+                {
+                    "prefect.deployments.steps.set_working_directory": {
+                        "directory": "{{ clone.directory }}/" + g.directory
+                    }
+                }
+            )
+        return steps
+    directory = src.directory.path if src is not None and src.directory is not None else project.root
+    return [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}]
+
+
+def desired_state(project: Project) -> list[Resource]:
+    out: list[Resource] = []
+
+    def origin(kind: str, name: str) -> str | None:
+        o = project.origin(kind, name)
+        return str(o) if o else None
+
+    for name, doc in project.work_pools.items():
+        s = doc.spec
+        out.append(
+            Resource(
+                f"work_pool.{name}",
+                "work_pool",
+                name,
+                {
+                    "type": s.type,
+                    "description": s.description,
+                    "concurrency_limit": s.concurrency_limit,
+                    "is_paused": s.paused,
+                    "base_job_template": s.base_job_template,
+                },
+                origin("WorkPool", name),
+            )
+        )
+        for q in s.queues:
+            out.append(
+                Resource(
+                    f"work_queue.{name}/{q.name}",
+                    "work_queue",
+                    f"{name}/{q.name}",
+                    {
+                        "description": q.description or "",
+                        "concurrency_limit": q.concurrency_limit,
+                        "priority": q.priority,
+                        "is_paused": q.paused,
+                    },
+                    origin("WorkPool", name),
+                )
+            )
+    for name, doc in project.concurrency_limits.items():
+        s = doc.spec
+        if s.tag:
+            out.append(
+                Resource(
+                    f"tag_limit.{s.tag}",
+                    "tag_limit",
+                    s.tag,
+                    {"concurrency_limit": s.limit},
+                    origin("ConcurrencyLimit", name),
+                )
+            )
+        else:
+            body = {"limit": s.limit, "active": s.active, "slot_decay_per_second": s.slot_decay_per_second or 0.0}
+            out.append(Resource(f"global_limit.{name}", "global_limit", name, body, origin("ConcurrencyLimit", name)))
+    tag = owner_tag(project.name)
+    for name, doc in project.variables.items():
+        s = doc.spec
+        out.append(
+            Resource(
+                f"variable.{name}",
+                "variable",
+                name,
+                {"value": s.value, "tags": sorted({*s.tags, tag})},
+                origin("Variable", name),
+                ("value",) if s.sensitive else (),
+            )
+        )
+    sha = git_sha(project.root)
+    for name, doc in project.deployments.items():
+        s = doc.spec
+        if s.flow:
+            flow_doc = project.flows[s.flow]
+            flow_name, entrypoint, schema = s.flow, entrypoint_for(s.flow), parameter_schema(flow_doc)
+        else:
+            flow_name = s.flow_name or s.entrypoint.rsplit(":", 1)[1]
+            entrypoint, schema = s.entrypoint, _entrypoint_schema(project.root, s.entrypoint)
+        jv: dict[str, Any] = {}
+        sensitive: tuple[str, ...] = ()
+        sources: dict[str, str] = {}
+        if s.environment:
+            jv, sensitive, sources = _environment_job_variables(project.environments[s.environment], project.env)
+        elif project.env:
+            jv = {"env": {"PIPEFORM_ENV": project.env}}
+        jv = _merge(jv, s.job_variables)
+        if s.work_pool:
+            jv = _merge(jv, s.work_pool.job_variables)
+        version = f"{s.version + '+' if s.version else ''}spec.{_deployment_hash(doc)}"
+        body = deployment_body(
+            flow_name=flow_name,
+            entrypoint=entrypoint,
+            work_pool_name=s.work_pool.name if s.work_pool else None,
+            work_queue_name=(s.work_pool.queue if s.work_pool else None) or ("default" if s.work_pool else None),
+            parameters=s.parameters,
+            job_variables=jv,
+            tags=sorted({*s.tags, tag}),
+            description=s.description or doc.metadata.description,
+            version=version,
+            paused=s.paused,
+            enforce_parameter_schema=s.enforce_parameter_schema,
+            pull_steps=_pull_steps(project, s),
+            parameter_openapi_schema=schema,
+            concurrency_limit=s.concurrency_limit
+            if isinstance(s.concurrency_limit, int) or s.concurrency_limit is None
+            else s.concurrency_limit.limit,
+            collision_strategy=None
+            if s.concurrency_limit is None or isinstance(s.concurrency_limit, int)
+            else s.concurrency_limit.collision_strategy,
+        )
+        if sha:
+            body["version_full"] = f"{version}.git.{sha[:12]}"  # sent when writing; never compared
+        dep_address = f"{flow_name}/{name}"
+        out.append(
+            Resource(
+                f"deployment.{dep_address}", "deployment", dep_address, body, origin("Deployment", name), sensitive
+            )
+        )
+        if sources:
+            out[-1].body["_secret_sources"] = sources
+        for i, sch in enumerate(s.schedules):
+            slug = sch.slug or f"schedule-{i}"
+            out.append(
+                Resource(
+                    f"schedule.{dep_address}/{slug}",
+                    "schedule",
+                    f"{dep_address}/{slug}",
+                    schedule_body(sch.model_dump(), slug),
+                    origin("Deployment", name),
+                )
+            )
+    return out
+
+
+def _deployment_hash(doc: Any) -> str:
+    """Content hash of a Deployment without its schedules: schedules are their own
+    resources, and a version change would rewrite the deployment (dropping its runs)."""
+    data = doc.model_dump(mode="json")
+    data["spec"].pop("schedules", None)
+    return hashlib.sha256(canonical(data).encode()).hexdigest()[:12]
+
+
+def _entrypoint_schema(root: str, entrypoint: str) -> dict[str, Any]:
+    """Parameter schema of an existing Python flow, read from source without importing it."""
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    path, func = entrypoint.rsplit(":", 1)
+    full = path if os.path.isabs(path) else os.path.join(root, path)
+    return parameter_schema_from_entrypoint(f"{full}:{func}").model_dump(mode="json")

@@ -1,0 +1,116 @@
+"""Comparable forms of each kind, built the same way from the specs and from the server,
+so that a fresh apply is always followed by an empty plan (server defaults applied to
+both sides, server-populated fields dropped, values compared as parsed JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+DEPLOYMENT_FIELDS = (
+    "flow_name",
+    "entrypoint",
+    "work_pool_name",
+    "work_queue_name",
+    "parameters",
+    "job_variables",
+    "tags",
+    "description",
+    "version",
+    "paused",
+    "enforce_parameter_schema",
+    "pull_steps",
+    "parameter_openapi_schema",
+    "concurrency_limit",
+    "collision_strategy",
+)
+NOT_COMPARED = ("version_full", "_secret_sources")  # written, never diffed
+
+
+def normalize_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The server turns {} into {"type": "object", "properties": {}} and may drop empty
+    definitions; do the same on both sides."""
+    s = dict(schema or {})
+    s.setdefault("type", "object")
+    s.setdefault("properties", {})
+    s.setdefault("title", "Parameters")
+    if not s.get("definitions"):
+        s.pop("definitions", None)
+    if not s.get("required"):
+        s.pop("required", None)
+    return s
+
+
+def deployment_body(**fields: Any) -> dict[str, Any]:
+    body = {k: fields.get(k) for k in DEPLOYMENT_FIELDS}
+    body["parameters"] = body["parameters"] or {}
+    body["job_variables"] = body["job_variables"] or {}
+    body["tags"] = sorted(body["tags"] or [])
+    body["description"] = body["description"] or None
+    body["pull_steps"] = body["pull_steps"] or None
+    body["parameter_openapi_schema"] = normalize_schema(body["parameter_openapi_schema"])
+    if body["concurrency_limit"] is None:
+        body["collision_strategy"] = None
+    elif body["collision_strategy"] is None:
+        body["collision_strategy"] = "ENQUEUE"
+    body["version"] = strip_git(body["version"])
+    return body
+
+
+def strip_git(version: str | None) -> str | None:
+    """The git SHA part of a version changes on every commit; comparing it would rewrite
+    (and so drop the scheduled runs of) every deployment on every commit."""
+    return version.split(".git.", 1)[0] if version else version
+
+
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def schedule_body(s: dict[str, Any], slug: str) -> dict[str, Any]:
+    """From a spec Schedule dump or from the server's schedule (same keys)."""
+    if s.get("cron") is not None:
+        sched: dict[str, Any] = {
+            "cron": s["cron"],
+            "timezone": s.get("timezone") or "UTC",
+            "day_or": True if s.get("day_or") is None else s["day_or"],
+        }
+    elif s.get("interval") is not None:
+        sched = {"interval": _seconds(s["interval"]), "timezone": s.get("timezone") or "UTC"}
+        if s.get("anchor_date"):
+            sched["anchor_date"] = str(s["anchor_date"])
+    else:
+        sched = {"rrule": s.get("rrule"), "timezone": s.get("timezone") or "UTC"}
+    return {
+        "slug": slug,
+        "schedule": sched,
+        "active": s.get("active", True) is not False,
+        "parameters": s.get("parameters") or {},
+    }
+
+
+def actual_schedule(ds: Any) -> dict[str, Any]:
+    """A server DeploymentSchedule -> schedule_body form."""
+    sch = ds.schedule.model_dump(mode="python")
+    flat = {
+        "cron": sch.get("cron"),
+        "interval": sch.get("interval"),
+        "rrule": sch.get("rrule"),
+        "timezone": sch.get("timezone"),
+        "day_or": sch.get("day_or"),
+    }
+    body = schedule_body({**flat, "active": ds.active, "parameters": ds.parameters}, ds.slug)
+    return body
+
+
+def comparable(body: dict[str, Any], desired: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fields that take part in the diff. For an interval schedule without an anchor the
+    server picks one: ignore it unless the spec sets it."""
+    out = {k: v for k, v in body.items() if k not in NOT_COMPARED}
+    if desired is not None and "schedule" in out and "anchor_date" not in desired.get("schedule", {}):
+        out["schedule"] = {k: v for k, v in out["schedule"].items() if k != "anchor_date"}
+    return out

@@ -1,0 +1,170 @@
+"""Read the server's state into Resources of the same shape as the desired ones."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .api import ServerAPI
+from .model import Resource
+from .normalize import actual_schedule, deployment_body
+
+INTERNAL_LIMIT_PREFIXES = ("tag:", "deployment:", "pipeform-lock-")  # server-made or ours, never managed
+INVENTORY_PREFIX = "pipeform-inventory-"
+CHUNK = 4000  # characters per inventory variable (Prefect allows 5000)
+
+
+@dataclass(frozen=True)
+class ActualState:
+    resources: tuple[Resource, ...]
+    inventory: frozenset[str]  # addresses pipeform created for this project/env
+
+    def by_address(self) -> dict[str, Resource]:
+        return {r.address: r for r in self.resources}
+
+
+def inventory_name(project: str, env: str | None) -> str:
+    base = f"{INVENTORY_PREFIX}{project}" + (f"-{env}" if env else "")
+    return base.replace(".", "-")
+
+
+async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
+    pools, limits, tag_limits, variables, flows, deployments = await asyncio.gather(
+        api.all("/work_pools/filter"),
+        api.all("/v2/concurrency_limits/filter"),
+        api.all("/concurrency_limits/filter"),
+        api.all("/variables/filter"),
+        api.all("/flows/filter"),
+        api.all("/deployments/filter"),
+    )
+    out: list[Resource] = []
+    queue_lists = await asyncio.gather(*(api.all(f"/work_pools/{p['name']}/queues/filter") for p in pools))
+    for pool, queues in zip(pools, queue_lists, strict=True):
+        out.append(
+            Resource(
+                f"work_pool.{pool['name']}",
+                "work_pool",
+                pool["name"],
+                {
+                    "type": pool["type"],
+                    "description": pool.get("description"),
+                    "concurrency_limit": pool.get("concurrency_limit"),
+                    "is_paused": bool(pool.get("is_paused")),
+                    "base_job_template": pool.get("base_job_template") or {},
+                },
+                server_id=pool["id"],
+            )
+        )
+        for q in queues:
+            if q["name"] == "default":
+                continue  # every pool has it; pipeform never manages it
+            out.append(
+                Resource(
+                    f"work_queue.{pool['name']}/{q['name']}",
+                    "work_queue",
+                    f"{pool['name']}/{q['name']}",
+                    {
+                        "description": q.get("description") or "",
+                        "concurrency_limit": q.get("concurrency_limit"),
+                        "priority": q.get("priority"),
+                        "is_paused": bool(q.get("is_paused")),
+                    },
+                    server_id=q["id"],
+                )
+            )
+    for lim in limits:
+        if lim["name"].startswith(INTERNAL_LIMIT_PREFIXES):
+            continue
+        body = {
+            "limit": lim["limit"],
+            "active": lim["active"],
+            "slot_decay_per_second": lim.get("slot_decay_per_second") or 0.0,
+        }
+        out.append(Resource(f"global_limit.{lim['name']}", "global_limit", lim["name"], body, server_id=lim["id"]))
+    for lim in tag_limits:
+        out.append(
+            Resource(
+                f"tag_limit.{lim['tag']}",
+                "tag_limit",
+                lim["tag"],
+                {"concurrency_limit": lim["concurrency_limit"]},
+                server_id=lim["id"],
+            )
+        )
+    inventory: set[str] = set()
+    mine = inventory_name(project, env)
+    for var in variables:
+        if var["name"].startswith(INVENTORY_PREFIX):
+            if var["name"] == mine or var["name"].startswith(mine + "--"):
+                inventory.update(json.loads(var["value"]) if isinstance(var["value"], str) else var["value"])
+            continue
+        out.append(
+            Resource(
+                f"variable.{var['name']}",
+                "variable",
+                var["name"],
+                {"value": var["value"], "tags": sorted(var.get("tags") or [])},
+                server_id=var["id"],
+            )
+        )
+    flow_names = {f["id"]: f["name"] for f in flows}
+    for dep in deployments:
+        flow_name = flow_names.get(dep["flow_id"], "?")
+        address = f"{flow_name}/{dep['name']}"
+        out.append(
+            Resource(f"deployment.{address}", "deployment", address, _deployment(dep, flow_name), server_id=dep["id"])
+        )
+        for sched in dep.get("schedules") or []:
+            slug = sched.get("slug") or f"id-{sched['id']}"
+            out.append(
+                Resource(
+                    f"schedule.{address}/{slug}",
+                    "schedule",
+                    f"{address}/{slug}",
+                    actual_schedule(_Sched(sched, slug)),
+                    server_id=sched["id"],
+                )
+            )
+    return ActualState(tuple(out), frozenset(inventory))
+
+
+class _Sched:
+    """Adapter so normalize.actual_schedule reads raw JSON like Prefect's model."""
+
+    def __init__(self, raw: dict[str, Any], slug: str):
+        self.active = raw.get("active", True)
+        self.parameters = raw.get("parameters") or {}
+        self.slug = slug
+        self.schedule = _Dump(raw.get("schedule") or {})
+
+
+class _Dump:
+    def __init__(self, data: dict[str, Any]):
+        self._data = data
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        return self._data
+
+
+def _deployment(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:
+    gcl = dep.get("global_concurrency_limit") or {}
+    options = dep.get("concurrency_options") or {}
+    return deployment_body(
+        flow_name=flow_name,
+        entrypoint=dep.get("entrypoint"),
+        work_pool_name=dep.get("work_pool_name"),
+        work_queue_name=dep.get("work_queue_name"),
+        parameters=dep.get("parameters"),
+        job_variables=dep.get("job_variables"),
+        tags=dep.get("tags"),
+        description=dep.get("description"),
+        version=dep.get("version"),
+        paused=bool(dep.get("paused")),
+        enforce_parameter_schema=dep.get("enforce_parameter_schema", True),
+        pull_steps=dep.get("pull_steps"),
+        parameter_openapi_schema=dep.get("parameter_openapi_schema"),
+        concurrency_limit=gcl.get("limit") if gcl else dep.get("concurrency_limit"),
+        collision_strategy=options.get("collision_strategy"),
+    )

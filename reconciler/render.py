@@ -1,0 +1,69 @@
+"""Plans for people: +, ~, -, -/+ markers with field-level differences, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+
+from .model import MASK, Action, Change, Outcome, Plan, masked
+
+MARK = {
+    Action.CREATE: ("+", "green"),
+    Action.UPDATE: ("~", "yellow"),
+    Action.DELETE: ("-", "red"),
+    Action.REPLACE: ("-/+", "magenta"),
+}
+HIDDEN = ("_secret_sources", "version_full")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _body_lines(body: dict[str, Any]) -> list[str]:
+    return [
+        f"      {k} = {escape(_short(v))}" for k, v in body.items() if k not in HIDDEN and v not in (None, {}, [], "")
+    ]
+
+
+def change_lines(c: Change) -> list[str]:
+    mark, color = MARK[c.action]
+    where = f" [dim]({escape(c.origin)})[/dim]" if c.origin else ""
+    reason = f" [dim]# {escape(c.reason)}[/dim]" if c.reason else ""
+    lines = [f"  [{color}]{mark} {escape(c.address)}[/{color}]{where}{reason}"]
+    if c.action is Action.CREATE:
+        lines += _body_lines(masked(c.after, c.sensitive) or {})
+    elif c.action in (Action.UPDATE, Action.REPLACE):
+        for d in c.diffs:
+            secret = any(d.path == s or d.path.startswith(s + ".") or s.startswith(d.path + ".") for s in c.sensitive)
+            old, new = (MASK, MASK) if secret else (_short(d.old), _short(d.new))
+            forces = (
+                " [magenta]# forces replacement[/magenta]" if c.action is Action.REPLACE and d.path == "type" else ""
+            )
+            lines.append(f"      {escape(d.path)}: {escape(old)} [yellow]->[/yellow] {escape(new)}{forces}")
+    return lines
+
+
+def plan_text(plan: Plan) -> str:
+    lines = []
+    for c in plan.pending:
+        lines += change_lines(c)
+    for e in plan.errors:
+        lines.append(f"[red]error:[/red] {escape(e)}")
+    n = plan.counts()
+    if plan.pending:
+        lines.append(
+            f"Plan: {n['create']} to create, {n['update']} to update, {n['replace']} to replace, {n['delete']} to delete ({n['no-op']} unchanged)."
+        )
+    elif not plan.errors:
+        lines.append(f"[green]No changes.[/green] The server matches the specs ({n['no-op']} objects checked).")
+    return "\n".join(lines)
+
+
+def outcome_line(o: Outcome) -> str:
+    mark, color = MARK.get(o.action, ("=", "white"))
+    status = "[green]done[/green]" if o.ok else f"[red]failed[/red]: {escape(o.error or '')}"
+    return f"  [{color}]{mark}[/{color}] {escape(o.address)}: {status}"
