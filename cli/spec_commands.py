@@ -31,20 +31,25 @@ def validate_cmd(
     ),
 ) -> None:
     """Check specs: YAML, JSON Schema, models, references, graph, schedules, parameters."""
-    from pipeform.spec import load_project
+    from pipeform.spec import load_project, split_projects
 
     if output not in ("human", "json", "github"):
         err_console.print(f"[red]error:[/red] --output must be human, json or github, not {output!r}")
         raise typer.Exit(Exit.FAILED)
-    project, diagnostics = load_project(paths, env)
-    if project is not None and check_imports:
-        from pipeform.compiler.imports import check_imports as check
+    diagnostics, documents, ok = [], 0, True
+    for group in split_projects(paths):  # a folder of several projects: each on its own
+        project, found = load_project(group, env)
+        if project is not None and check_imports:
+            from pipeform.compiler.imports import check_imports as check
 
-        diagnostics = [*diagnostics, *check(project)]
-        if any(d.severity == "error" for d in diagnostics):
-            project = None
-    print_diagnostics(diagnostics, output, len(project.documents) if project else None)
-    raise typer.Exit(Exit.OK if project is not None else Exit.FAILED)
+            found = [*found, *check(project)]
+            if any(d.severity == "error" for d in found):
+                project = None
+        diagnostics.extend(found)
+        documents += len(project.documents) if project else 0
+        ok = ok and project is not None
+    print_diagnostics(diagnostics, output, documents if ok else None)
+    raise typer.Exit(Exit.OK if ok else Exit.FAILED)
 
 
 @app.command("schema")

@@ -76,7 +76,7 @@ class ServerAPI:
                 else:
                     self.counters.writes += 1
                     self.counters.writes_by_path.append(f"{method} {path}")
-                if resp.status_code >= 400:
+                if resp.status_code >= 300:  # a redirect means a wrong path: never "done" silently
                     if resp.status_code in ok:
                         return None  # an expected refusal (404 on delete, 409 on create)
                     raise ApiError(method, path, resp.status_code, resp.text)

@@ -107,7 +107,7 @@ class _Applier:
         if c.action is Action.CREATE:
             await self.api.request(
                 "POST",
-                f"/work_pools/{pool}/queues/",
+                f"/work_pools/{pool}/queues",
                 {"name": queue, **{k: v for k, v in body.items() if v is not None}},
             )
         else:

@@ -71,6 +71,14 @@ def _seconds(value: Any) -> float | None:
     return float(value)
 
 
+def _instant(value: Any) -> str:
+    """An ISO timestamp in UTC, whatever spelling the spec or the server used."""
+    when = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat()
+
+
 def schedule_body(s: dict[str, Any], slug: str) -> dict[str, Any]:
     """From a spec Schedule dump or from the server's schedule (same keys)."""
     if s.get("cron") is not None:
@@ -82,7 +90,7 @@ def schedule_body(s: dict[str, Any], slug: str) -> dict[str, Any]:
     elif s.get("interval") is not None:
         sched = {"interval": _seconds(s["interval"]), "timezone": s.get("timezone") or "UTC"}
         if s.get("anchor_date"):
-            sched["anchor_date"] = str(s["anchor_date"])
+            sched["anchor_date"] = _instant(s["anchor_date"])
     else:
         sched = {"rrule": s.get("rrule"), "timezone": s.get("timezone") or "UTC"}
     return {
@@ -96,13 +104,8 @@ def schedule_body(s: dict[str, Any], slug: str) -> dict[str, Any]:
 def actual_schedule(ds: Any) -> dict[str, Any]:
     """A server DeploymentSchedule -> schedule_body form."""
     sch = ds.schedule.model_dump(mode="python")
-    flat = {
-        "cron": sch.get("cron"),
-        "interval": sch.get("interval"),
-        "rrule": sch.get("rrule"),
-        "timezone": sch.get("timezone"),
-        "day_or": sch.get("day_or"),
-    }
+    keys = ("cron", "interval", "rrule", "timezone", "day_or", "anchor_date")
+    flat = {k: sch.get(k) for k in keys}
     body = schedule_body({**flat, "active": ds.active, "parameters": ds.parameters}, ds.slug)
     return body
 
@@ -111,6 +114,13 @@ def comparable(body: dict[str, Any], desired: dict[str, Any] | None = None) -> d
     """Fields that take part in the diff. For an interval schedule without an anchor the
     server picks one: ignore it unless the spec sets it."""
     out = {k: v for k, v in body.items() if k not in NOT_COMPARED}
-    if desired is not None and "schedule" in out and "anchor_date" not in desired.get("schedule", {}):
-        out["schedule"] = {k: v for k, v in out["schedule"].items() if k != "anchor_date"}
+    if desired is not None and "schedule" in out:
+        want = desired.get("schedule", {})
+        sched = dict(out["schedule"])
+        if "anchor_date" not in want:
+            sched.pop("anchor_date", None)
+        if isinstance(sched.get("rrule"), str) and "DTSTART" not in (want.get("rrule") or ""):
+            # the server prefixes a DTSTART line to rrules that have none
+            sched["rrule"] = "\n".join(ln for ln in sched["rrule"].splitlines() if not ln.startswith("DTSTART"))
+        out["schedule"] = sched
     return out

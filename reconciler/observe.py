@@ -96,6 +96,8 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
     inventory: set[str] = set()
     mine = inventory_name(project, env)
     for var in variables:
+        if var["name"].startswith("pipeform-lock-"):
+            continue  # the lock's holder note: bookkeeping, never managed or compared
         if var["name"].startswith(INVENTORY_PREFIX):
             if var["name"] == mine or var["name"].startswith(mine + "--"):
                 inventory.update(json.loads(var["value"]) if isinstance(var["value"], str) else var["value"])

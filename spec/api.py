@@ -179,6 +179,27 @@ def _read_lines(file: str) -> list[str] | None:
         return None
 
 
+def split_projects(paths: Iterable[str | Path]) -> list[list[Path]]:
+    """Group spec files by project: a folder holding a Project document starts a project
+    that covers everything below it (down to the next such folder). `pipeform validate
+    examples/` thus checks each example as its own project."""
+    from .load import discover
+
+    files, _ = discover(paths)
+    roots: set[Path] = set()
+    for f in files:
+        text = f.read_text(encoding="utf-8", errors="replace") if f.stat().st_size < 1_048_576 else ""
+        if "kind: Project" in text:
+            roots.add(f.parent.resolve())
+    if len(roots) <= 1:
+        return [list(paths)]  # type: ignore[arg-type]
+    groups: dict[Path | None, list[Path]] = {}
+    for f in files:
+        owner = next((p for p in [f.parent.resolve(), *f.parent.resolve().parents] if p in roots), None)
+        groups.setdefault(owner, []).append(f)
+    return [groups[k] for k in sorted(groups, key=lambda k: str(k))]
+
+
 def load_project_or_raise(paths: Iterable[str | Path], env: str | None = None) -> Project:
     project, diagnostics = load_project(list(paths), env)
     if project is None:

@@ -26,7 +26,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 COMPILE_TIME = ("<<", ">>")
 RUN_TIME = ("$[", "]")
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """Keys win over attributes on mappings: `params.items` is the parameter named
+    `items`, not dict.items (YAML users think in keys)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_ENV = _Environment(undefined=StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .diagnostics import Diagnostic
 
 Format = Literal["human", "json", "github"]
 HUMAN_CAP = 50  # then "... and N more"
-_TOKEN = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s,#\]}]+")
+_TOKEN = re.compile(r"<<.*?>>|\$\[.*?\]|\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s,#\]}]+")
 
 
 def summary(diagnostics: Sequence[Diagnostic], documents: int | None = None) -> str:

@@ -36,7 +36,13 @@ def prefect_api() -> str:
     if _EXTERNAL:
         yield _EXTERNAL
         return
-    proc, info = _server.start_server(_SESSION_DIR / "server-home", port=_PORT, log_path=_SESSION_DIR / "server.log")
+    # PIPEFORM_TEST_DATABASE_URL (scripts/postgres.sh) runs the session server on PostgreSQL.
+    proc, info = _server.start_server(
+        _SESSION_DIR / "server-home",
+        port=_PORT,
+        database_url=os.environ.get("PIPEFORM_TEST_DATABASE_URL"),
+        log_path=_SESSION_DIR / "server.log",
+    )
     try:
         yield info.url
     finally:

@@ -375,3 +375,28 @@ def test_loader_entrypoint(write, monkeypatch):
     loaded = load_flow_from_entrypoint(entrypoint_for("my-flow"))
     assert loaded.name == "my-flow"
     assert loaded(return_state=True).result() == {"t": 5}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+NEEDS_A_PERSON = {"release"}  # waits for an approval in the UI, then triggers a deployment
+
+
+def _example_flows():
+    from pipeform.spec import split_projects
+
+    for group in split_projects([ROOT / "examples"]):
+        project, diagnostics = load_project(group)
+        assert project is not None, diagnostics
+        for name in sorted(project.flows):
+            yield pytest.param(group, name, id=f"{project.name}:{name}")
+
+
+@pytest.mark.parametrize(("group", "flow_name"), list(_example_flows()))
+def test_every_example_flow_runs_to_completed(group, flow_name):
+    from pipeform.compiler import compile_flow
+
+    if flow_name in NEEDS_A_PERSON:
+        pytest.skip("waits for a person's approval; the approval path is covered by test_approval_resumed_by_the_test")
+    project, _ = load_project(group)
+    state = compile_flow(project, flow_name)(return_state=True)
+    assert state.is_completed(), state

@@ -288,7 +288,7 @@ def test_transient_503s_are_retried(tmp_path):
         async def go():
             async with ServerAPI(f"http://127.0.0.1:{server.server_port}/api") as api:
                 project = load_project_or_raise([path])
-                plan, outcomes = await apply_project(api, project, confirm=lambda p: True)
+                _, outcomes = await apply_project(api, project, confirm=lambda p: True)
                 return outcomes, api.counters
 
         outcomes, counters = run(go())
