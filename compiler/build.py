@@ -5,6 +5,7 @@ wait for the results they read."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 import typing
@@ -462,10 +463,35 @@ def _tagged_flow_class(tags: tuple[str, ...]) -> type[Flow]:
     return TaggedFlow
 
 
+@contextlib.contextmanager
+def _source_read_once():
+    """Prefect's Task() reads its function's source (inspect.getsource, which re-tokenizes
+    the file) on every call; when one callable backs many tasks, read it once."""
+    original = inspect.getsource
+    cache: dict[object, str] = {}
+
+    def getsource(obj: object) -> str:
+        try:
+            return cache[obj]
+        except (KeyError, TypeError):
+            text = original(obj)
+            with contextlib.suppress(TypeError):
+                cache[obj] = text
+            return text
+
+    inspect.getsource = getsource
+    try:
+        yield
+    finally:
+        inspect.getsource = original
+
+
 def compile_flow(project: Project, flow_name: str) -> Flow:
-    return _Builder(project).flow(flow_name)
+    with _source_read_once():
+        return _Builder(project).flow(flow_name)
 
 
 def compile_project(project: Project) -> dict[str, Flow]:
     builder = _Builder(project)
-    return {name: builder.flow(name) for name in project.flows}
+    with _source_read_once():
+        return {name: builder.flow(name) for name in project.flows}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeform.spec.diagnostics import Origin
+SourceRef = tuple[str, str, tuple]  # (kind, document name, path inside it): Project.origin(*ref) locates it
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class TaskIR:
     options: TaskOptionsIR
     hooks: tuple[HookIR, ...] = ()
     description: str | None = None
-    origin: Origin | None = field(default=None, compare=False)
+    source: SourceRef | None = field(default=None, compare=False)  # resolved only for messages
 
     @property
     def deps(self) -> frozenset[str]:
@@ -101,7 +101,7 @@ class FlowIR:
     hooks: tuple[HookIR, ...]
     returns: Any  # None: a dict of the results of tasks nothing depends on
     root: str  # project folder: put on sys.path before importing user callables
-    origin: Origin | None = field(default=None, compare=False)
+    source: SourceRef | None = field(default=None, compare=False)
 
     def task(self, name: str) -> TaskIR:
         return next(t for t in self.tasks if t.name == name)

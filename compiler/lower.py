@@ -152,7 +152,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
                 options=_task_options(opts),
                 hooks=_hooks(t.hooks),
                 description=t.description,
-                origin=project.origin("Flow", flow_name, ("spec", "tasks", i)),
+                source=("Flow", flow_name, ("spec", "tasks", i)),
             )
         )
     fd = project.defaults.flow
@@ -191,7 +191,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
         hooks=_hooks(spec.hooks),
         returns=spec.returns,
         root=project.root,
-        origin=project.origin("Flow", flow_name),
+        source=("Flow", flow_name, ()),
     )
 
 

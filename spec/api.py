@@ -89,7 +89,7 @@ def load_project(
     )
     name = settings.metadata.name if settings else (paths[0].resolve() if paths else Path.cwd()).name
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
-    locators = {key: (lambda path, _s=src: _s.locate(path)) for key, src in located.items()}
+    locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
     root = _root(paths, settings_src)
     return Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root), diagnostics
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .diagnostics import Origin
@@ -30,9 +31,15 @@ class Project:
     locators: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
     root: str = "."  # absolute folder of the Project document (or of the first path): user modules import from here
 
+    @cached_property
+    def _by_kind(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
+        for d in self.documents:
+            out[d.kind][d.metadata.name] = d
+        return out
+
     def of_kind(self, kind: str) -> dict[str, Any]:
-        assert kind in KINDS, kind
-        return {d.metadata.name: d for d in self.documents if d.kind == kind}
+        return self._by_kind[kind]
 
     @property
     def flows(self) -> dict[str, Any]:
@@ -58,11 +65,12 @@ class Project:
     def environments(self) -> dict[str, Any]:
         return self.of_kind("Environment")
 
-    def origin(self, kind: str, name: str, path: Path_ = ()) -> Origin | None:
-        """Where a document (or, with `path`, a key inside it such as ("spec", "tasks", 2)) was written."""
+    def origin(self, kind: str, name: str, path: Path_ = (), key: bool = False) -> Origin | None:
+        """Where a document (or, with `path`, a value inside it such as ("spec", "tasks", 2);
+        with key=True, the key naming it) was written."""
         locate = self.locators.get((kind, name))
         if path and locate is not None:
-            found = locate(path)
+            found = locate(path, key)
             if found is not None:
                 return found
         return self.origins.get((kind, name))

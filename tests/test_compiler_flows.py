@@ -400,3 +400,23 @@ def test_every_example_flow_runs_to_completed(group, flow_name):
     project, _ = load_project(group)
     state = compile_flow(project, flow_name)(return_state=True)
     assert state.is_completed(), state
+
+
+def test_check_imports_is_opt_in_and_located(cli, write, tmp_path):
+    marker = tmp_path / "imported"
+    pkg = tmp_path / "userpkg_imports.py"
+    pkg.write_text(f"open({str(marker)!r}, 'w').close()\n\ndef load(table, rows):\n    return rows\n")
+    path = write(
+        "flow.yaml",
+        "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  tasks:\n"
+        "    - name: a\n      python: userpkg_imports:load\n      inputs:\n        table: t\n        colums: 1\n"
+        "    - name: b\n      python: userpkg_imports:nothere\n",
+    )
+    assert cli("validate", path).exit_code == 0
+    assert not marker.exists()  # plain validation imports nothing
+    result = cli("validate", "--check-imports", path)
+    assert result.exit_code == 1
+    assert marker.exists()
+    assert f"{path}:10:9: error[import.unknown-arg]" in result.output
+    assert "error[import.missing-arg]" in result.output and "'rows'" in result.output
+    assert f"{path}:12:15: error[import.error]" in result.output
