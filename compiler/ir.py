@@ -15,6 +15,7 @@ class CacheIR:
     exclude_inputs: tuple[str, ...] = ()
     expiration_seconds: float | None = None
     refresh: bool = False
+    key_storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class HookIR:
 class TaskIR:
     name: str
     action: str  # python | shell | subflow | deployment | approval
-    target: Any  # callable path, ShellTask, flow name, DeploymentTask, ApprovalTask (frozen models)
+    # callable path | ShellTask or command | subflow name | DeploymentTask (name resolved to
+    # 'flow/deployment') | ApprovalTask: strings or frozen spec models
+    target: Any
     inputs: tuple[tuple[str, Any], ...]  # keyword -> JSON-like value that may hold $[ ] strings
     mapped: tuple[tuple[str, Any], ...]  # keyword -> value to fan out over
     data_deps: frozenset[str]  # tasks whose results the inputs, map or `when` read
@@ -66,13 +69,18 @@ class TaskIR:
     def deps(self) -> frozenset[str]:
         return self.data_deps | self.order_deps
 
+    @property
+    def runs_in_flow(self) -> bool:
+        """Subflows and approvals run in the flow body itself (they block it while they run)."""
+        return self.action in ("subflow", "approval")
+
 
 @dataclass(frozen=True)
 class ParamIR:
     name: str
-    schema: tuple[tuple[str, Any], ...]  # JSON Schema of the parameter, as sorted pairs
+    spec: Any  # the frozen spec Parameter (type, default, description, enum, limits)
     default: Any
-    required: bool
+    required: bool  # no default: a run must pass it
 
 
 @dataclass(frozen=True)
@@ -96,12 +104,13 @@ class FlowIR:
     name: str
     description: str | None
     params: tuple[ParamIR, ...]
-    tasks: tuple[TaskIR, ...]  # in a topological order
+    tasks: tuple[TaskIR, ...]  # the DAG, in a topological order
     options: FlowOptionsIR
     hooks: tuple[HookIR, ...]
     returns: Any  # None: a dict of the results of tasks nothing depends on
     root: str  # project folder: put on sys.path before importing user callables
+    hook_tasks: tuple[TaskIR, ...] = ()  # tasks named by a hook: they run only as hooks
     source: SourceRef | None = field(default=None, compare=False)
 
     def task(self, name: str) -> TaskIR:
-        return next(t for t in self.tasks if t.name == name)
+        return next(t for t in (*self.tasks, *self.hook_tasks) if t.name == name)

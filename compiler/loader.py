@@ -16,10 +16,15 @@ def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
     from pipeform.compiler import compile_flow
-    from pipeform.spec import load_project_or_raise
+    from pipeform.spec import SpecError, load_project_or_raise
 
     path = os.environ.get("PIPEFORM_SPEC_PATH") or os.getcwd()
-    project = load_project_or_raise([path], env=os.environ.get("PIPEFORM_ENV") or None)
+    try:
+        project = load_project_or_raise([path], env=os.environ.get("PIPEFORM_ENV") or None)
+    except SpecError as error:
+        # AttributeError is the contract of a module __getattr__: pickle and
+        # hasattr() probe modules this way and must see "not here", not a crash.
+        raise AttributeError(f"cannot load Flow {name!r} from {path}:\n{error}") from error
     if name not in project.flows:
         raise AttributeError(f"no Flow named {name!r} in {path}")
     return compile_flow(project, name)

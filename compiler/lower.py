@@ -1,24 +1,24 @@
-"""Spec models -> IR: merge options (task > flow task_defaults > project defaults),
-expand retry backoff, find data dependencies, order the DAG. Pure; no Prefect."""
+"""Spec models -> IR: merge options (task > flow task_defaults > project defaults), expand
+retry backoff into explicit delays, resolve references (data dependencies, deployment
+names, hook tasks), order the DAG. Pure: no Prefect. Problems are located Diagnostics."""
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from pipeform.spec import expressions as ex
 from pipeform.spec.checks import find_cycle, task_references
+from pipeform.spec.diagnostics import Diagnostic, SpecError
 from pipeform.spec.models.options import ExponentialBackoff, TaskOptions
 from pipeform.spec.project import Project
 
 from .ir import CacheIR, FlowIR, FlowOptionsIR, HookIR, ParamIR, TaskIR, TaskOptionsIR
-from .params import param_schema
 
 MAX_RETRY_DELAYS = 50  # Prefect accepts at most 50 explicit delays
 
 
-class CompileError(ValueError):
-    pass
+class CompileError(SpecError, ValueError):
+    """Raised with every Diagnostic found while compiling (codes `compile.*`, `import.*`)."""
 
 
 def _merge(*layers: TaskOptions | None) -> dict[str, Any]:
@@ -38,17 +38,18 @@ def _merge(*layers: TaskOptions | None) -> dict[str, Any]:
 
 
 def retry_delays(delay: Any, retries: int) -> tuple[tuple[float, ...], float | None]:
+    """(one delay per retry, jitter factor). Exponential: min(max, base * factor**i), at most 50."""
     if delay is None or retries == 0:
         return (), None
+    count = min(retries, MAX_RETRY_DELAYS)
     if isinstance(delay, ExponentialBackoff):
-        count = min(retries, MAX_RETRY_DELAYS)
         values = [delay.base_seconds * delay.factor**i for i in range(count)]
         if delay.max_seconds is not None:
             values = [min(v, delay.max_seconds) for v in values]
-        return tuple(values), delay.jitter_factor
+        return tuple(float(v) for v in values), delay.jitter_factor
     if isinstance(delay, list):
         return tuple(float(d) for d in delay[:MAX_RETRY_DELAYS]), None
-    return (float(delay),) * min(retries, MAX_RETRY_DELAYS), None
+    return (float(delay),) * count, None
 
 
 def _task_options(o: dict[str, Any]) -> TaskOptionsIR:
@@ -69,6 +70,7 @@ def _task_options(o: dict[str, Any]) -> TaskOptionsIR:
             tuple(cache.exclude_inputs),
             cache.expiration_seconds,
             cache.refresh,
+            cache.key_storage,
         ),
         persist_result=o.get("persist_result"),
         result_storage=o.get("result_storage"),
@@ -103,58 +105,112 @@ def _data_deps(task: Any) -> frozenset[str]:
     return frozenset(deps)
 
 
-def _topological(tasks: list[TaskIR]) -> tuple[TaskIR, ...]:
+def topological(tasks: list[TaskIR]) -> tuple[TaskIR, ...] | list[str]:
+    """Tasks in dependency order (the written order among independent ones, tasks that run
+    in the flow body last so everything that can be submitted first is); or a cycle."""
     deps = {t.name: set(t.deps) for t in tasks}
     cycle = find_cycle(deps)
     if cycle:
-        raise CompileError("tasks depend on each other in a cycle: " + " -> ".join(cycle))
+        return cycle
     done: list[TaskIR] = []
     seen: set[str] = set()
     pending = list(tasks)
-    while pending:  # stable: keeps the written order among independent tasks
-        for t in pending:
-            if t.deps <= seen:
-                done.append(t)
-                seen.add(t.name)
-                pending.remove(t)
-                break
+    while pending:
+        ready = [t for t in pending if t.deps <= seen]
+        t = next((t for t in ready if not t.runs_in_flow), ready[0])
+        done.append(t)
+        seen.add(t.name)
+        pending.remove(t)
     return tuple(done)
 
 
+def _deployment_target(project: Project, dep: Any) -> Any:
+    """A Deployment document name becomes Prefect's 'flow-name/deployment-name'."""
+    doc = project.deployments.get(dep.name)
+    if doc is None or "/" in dep.name:
+        return dep
+    s = doc.spec
+    flow_name = s.flow or getattr(s, "flow_name", None) or (s.entrypoint or ":").rsplit(":", 1)[1]
+    return dep.model_copy(update={"name": f"{flow_name}/{dep.name}"})
+
+
 def lower(project: Project, flow_name: str) -> FlowIR:
-    try:
-        flow = project.flows[flow_name]
-    except KeyError:
+    """The IR of one Flow document. Raises CompileError with located diagnostics."""
+    flow = project.flows.get(flow_name)
+    if flow is None:
         raise CompileError(
-            f"no Flow named {flow_name!r}; flows: {', '.join(sorted(project.flows)) or 'none'}"
-        ) from None
-    spec = project.flows[flow_name].spec
-    tasks = []
+            [
+                Diagnostic(
+                    "compile.unknown-flow",
+                    f"no Flow named {flow_name!r}; flows: {', '.join(sorted(project.flows)) or 'none'}",
+                )
+            ]
+        )
+    spec = flow.spec
+    hook_task_names = {h.task for t in spec.tasks for h in _hooks(t.hooks)} | {h.task for h in _hooks(spec.hooks)}
+    tasks: list[TaskIR] = []
+    hook_tasks: list[TaskIR] = []
+    diagnostics: list[Diagnostic] = []
     for i, t in enumerate(spec.tasks):
         opts = _merge(t, spec.task_defaults, project.defaults.task)
         target = {
             "python": t.python,
             "shell": t.shell,
             "subflow": t.subflow.flow if t.subflow else None,
-            "deployment": t.deployment,
+            "deployment": _deployment_target(project, t.deployment) if t.deployment else None,
             "approval": t.approval,
         }[t.action]
-        tasks.append(
-            TaskIR(
-                name=t.name,
-                action=t.action,
-                target=target,
-                inputs=tuple(t.inputs.items()),
-                mapped=tuple(t.map.items()),
-                data_deps=_data_deps(t),
-                order_deps=frozenset(t.depends_on),
-                when=t.when,
-                options=_task_options(opts),
-                hooks=_hooks(t.hooks),
-                description=t.description,
-                source=("Flow", flow_name, ("spec", "tasks", i)),
+        node = TaskIR(
+            name=t.name,
+            action=t.action,
+            target=target,
+            inputs=tuple(t.inputs.items()),
+            mapped=tuple(t.map.items()),
+            data_deps=_data_deps(t),
+            order_deps=frozenset(t.depends_on),
+            when=t.when,
+            options=_task_options(opts),
+            hooks=_hooks(t.hooks),
+            description=t.description,
+            source=("Flow", flow_name, ("spec", "tasks", i)),
+        )
+        (hook_tasks if t.name in hook_task_names else tasks).append(node)
+    for node in tasks:
+        for used in sorted(node.deps & hook_task_names):
+            diagnostics.append(
+                Diagnostic(
+                    "compile.hook-task-used",
+                    f"task {node.name!r} uses {used!r}, which a hook runs; a hook's task runs only as that hook",
+                    project.origin(*node.source),
+                    hint="declare a separate task for the hook",
+                )
+            )
+    ordered = topological(tasks)
+    if isinstance(ordered, list):
+        diagnostics.append(
+            Diagnostic(
+                "compile.cycle",
+                "tasks depend on each other in a cycle: " + " -> ".join(ordered),
+                project.origin("Flow", flow_name, ("spec", "tasks")),
             )
         )
+    if diagnostics:
+        raise CompileError(diagnostics)
+    return FlowIR(
+        name=flow_name,
+        description=flow.metadata.description,
+        params=tuple(ParamIR(n, p, p.default, p.required and p.default is None) for n, p in spec.parameters.items()),
+        tasks=ordered,
+        options=_flow_options(project, spec),
+        hooks=_hooks(spec.hooks),
+        returns=spec.returns,
+        root=project.root,
+        hook_tasks=tuple(hook_tasks),
+        source=("Flow", flow_name, ()),
+    )
+
+
+def _flow_options(project: Project, spec: Any) -> FlowOptionsIR:
     fd = project.defaults.flow
 
     def pick(key: str) -> Any:
@@ -162,11 +218,10 @@ def lower(project: Project, flow_name: str) -> FlowIR:
         return value if value is not None else getattr(fd, key, None)
 
     runner = spec.task_runner or fd.task_runner
-    options = FlowOptionsIR(
+    delay = spec.retry_delay_seconds if spec.retry_delay_seconds is not None else fd.retry_delay_seconds
+    return FlowOptionsIR(
         retries=pick("retries"),
-        retry_delay_seconds=spec.retry_delay_seconds
-        if spec.retry_delay_seconds is not None
-        else _flow_delay(fd.retry_delay_seconds),
+        retry_delay_seconds=float(delay) if isinstance(delay, int | float) else None,  # flows take a number only
         timeout_seconds=pick("timeout_seconds"),
         persist_result=pick("persist_result"),
         result_storage=pick("result_storage"),
@@ -178,25 +233,3 @@ def lower(project: Project, flow_name: str) -> FlowIR:
         validate_parameters=pick("validate_parameters"),
         task_runner=tuple(sorted(runner.model_dump().items())) if runner else None,
     )
-    params = tuple(
-        ParamIR(n, tuple(sorted(param_schema(p).items())), p.default, p.required and p.default is None)
-        for n, p in spec.parameters.items()
-    )
-    return FlowIR(
-        name=flow_name,
-        description=flow.metadata.description,
-        params=params,
-        tasks=_topological(tasks),
-        options=options,
-        hooks=_hooks(spec.hooks),
-        returns=spec.returns,
-        root=project.root,
-        source=("Flow", flow_name, ()),
-    )
-
-
-def _flow_delay(delay: Any) -> float | None:
-    return float(delay) if isinstance(delay, int | float) else None
-
-
-_ = random
