@@ -26,7 +26,10 @@ def connect(state_dir: str | None = None) -> str:
     """
     from pipeform import server
 
-    info = server.ensure_server(state_dir)
+    try:
+        info = server.ensure_server(state_dir)
+    except server.ServerStartError as exc:  # a clear message naming the log, not a traceback
+        die(str(exc))
     if info.pid is not None and not os.environ.get("PREFECT_API_URL"):
         err_console.print(f"[dim]Using the embedded Prefect server; UI at {info.ui_url}[/dim]")
     server.use_server(info)

@@ -1,4 +1,4 @@
-"""plan, apply: commands of the reconciler stage."""
+"""plan, apply, diff, import: commands of the reconciler stage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import Exit, connect, console, die, err_console
+
+STATE_DIR = typer.Option(None, "--state-dir", help="Embedded server state directory.")
+ENV = typer.Option(None, "--env", "-e", help="Overlay to apply.")
+TARGET = typer.Option([], "--target", help="Only this address (repeatable), e.g. deployment.flow/name.")
 
 
 def _project(paths: list[Path], env: str | None):
@@ -30,10 +34,25 @@ def _api():
     return ServerAPI.from_env()
 
 
+def _run(coro):
+    from pipeform.reconciler.api import ApiError
+    from pipeform.reconciler.engine import StaleError
+    from pipeform.reconciler.lock import LockedError
+
+    try:
+        return asyncio.run(coro)
+    except (LockedError, StaleError) as exc:
+        die(str(exc))
+    except ApiError as exc:
+        die(f"the Prefect server refused a request: {exc}")
+    except OSError as exc:
+        die(f"cannot reach the Prefect server: {exc}")
+
+
 @app.command("plan")
 def plan_cmd(
     paths: list[Path] = typer.Argument(..., help="Spec files or folders."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+    env: str | None = ENV,
     output: str = typer.Option("human", "--output", "-o", help="human or json."),
     out: Path | None = typer.Option(None, "--out", help="Save the plan (JSON) for `pipeform apply PLAN.json`."),
     detailed_exitcode: bool = typer.Option(
@@ -42,16 +61,16 @@ def plan_cmd(
     prune: bool = typer.Option(False, "--prune", help="Also plan deleting owned objects that left the specs."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="With --prune, allow deleting every owned object."),
     adopt: bool = typer.Option(False, "--adopt", help="Take over existing objects of the same name."),
-    target: list[str] = typer.Option([], "--target", help="Only this address (repeatable), e.g. deployment.flow/name."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+    target: list[str] = TARGET,
+    state_dir: str | None = STATE_DIR,
 ) -> None:
-    """Show what apply would change on the server."""
-    from pipeform.reconciler.engine import plan_project
-    from pipeform.reconciler.model import plan_to_json
-    from pipeform.reconciler.render import plan_text
-
-    project = _project(paths, env)
+    """Show what apply would change on the server (secrets masked)."""
+    if output not in ("human", "json"):
+        die(f"--output must be human or json, not {output!r}")
     connect(state_dir)
+    project = _project(paths, env)
+    from pipeform.reconciler.engine import plan_project
+    from pipeform.reconciler.render import plan_text
 
     async def go():
         async with _api() as api:
@@ -60,7 +79,7 @@ def plan_cmd(
             )
 
     plan, _ = _run(go())
-    data = plan_to_json(plan)
+    data = plan.to_json()
     if out:
         out.write_text(json.dumps(data, indent=2))
     if output == "json":
@@ -75,22 +94,22 @@ def plan_cmd(
 @app.command("apply")
 def apply_cmd(
     paths: list[Path] = typer.Argument(..., help="Spec files or folders, or one saved plan (.json)."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+    env: str | None = ENV,
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Apply without asking (CI)."),
     prune: bool = typer.Option(False, "--prune", help="Delete owned objects that left the specs."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="With --prune, allow deleting every owned object."),
     adopt: bool = typer.Option(False, "--adopt", help="Take over existing objects of the same name."),
-    target: list[str] = typer.Option([], "--target", help="Only this address (repeatable)."),
+    target: list[str] = TARGET,
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for another apply's lock."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """Make the server match the specs: plan, confirm, apply under a lock."""
-    from pipeform.reconciler.lock import LockedError
     from pipeform.reconciler.render import outcome_line, plan_text
 
+    connect(state_dir)
     saved = len(paths) == 1 and paths[0].suffix == ".json"
     project = None if saved else _project(paths, env)
-    connect(state_dir)
+    from pipeform.reconciler import engine
 
     def confirm(plan) -> bool:
         console.print(plan_text(plan))
@@ -107,10 +126,11 @@ def apply_cmd(
     async def go():
         async with _api() as api:
             if saved:
-                return await _apply_saved(api, paths[0], lock_timeout, confirm, progress)
-            from pipeform.reconciler.engine import apply_project
-
-            return await apply_project(
+                plan = _load_plan(paths[0], api.url)
+                return plan, await engine.apply_saved_plan(
+                    api, plan, confirm=confirm, lock_timeout=lock_timeout, progress=progress
+                )
+            return await engine.apply_project(
                 api,
                 project,
                 confirm=confirm,
@@ -122,10 +142,7 @@ def apply_cmd(
                 progress=progress,
             )
 
-    try:
-        plan, outcomes = _run(go())
-    except LockedError as exc:
-        die(str(exc))
+    plan, outcomes = _run(go())
     if plan.errors:
         console.print(plan_text(plan))
         raise typer.Exit(Exit.FAILED)
@@ -135,46 +152,95 @@ def apply_cmd(
         console.print(plan_text(plan) if not plan.pending else "[green]No changes.[/green]")
         raise typer.Exit(Exit.OK)
     failed = [o for o in outcomes if not o.ok]
-    done = len(outcomes) - len(failed)
     color = "red" if failed else "green"
-    console.print(f"[{color}]Apply complete: {done} changed, {len(failed)} failed.[/{color}]")
+    console.print(f"[{color}]Apply complete: {len(outcomes) - len(failed)} changed, {len(failed)} failed.[/{color}]")
     for o in failed:
         err_console.print(f"  [red]failed[/red] {o.address}: {o.error}")
     raise typer.Exit(Exit.FAILED if failed else Exit.OK)
 
 
-async def _apply_saved(api, path: Path, lock_timeout: float, confirm, progress):
-    from pipeform.reconciler.apply import apply_plan
-    from pipeform.reconciler.lock import acquire
-    from pipeform.reconciler.model import fingerprint, plan_from_json
-    from pipeform.reconciler.observe import observe
+def _load_plan(path: Path, server: str):
+    from pipeform.reconciler.plan import Plan
 
     try:
-        plan = plan_from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError) as exc:
+        plan = Plan.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         die(f"{path}: not a pipeform plan ({exc})")
-    if plan.server.rstrip("/") != api.url:
-        die(f"this plan was made for {plan.server}, not {api.url}")
-    if not plan.pending:
-        return plan, ()
-    lease = await acquire(api, plan.project, lock_timeout)
-    try:
-        actual = await observe(api, plan.project, plan.env)
-        if fingerprint(list(actual.resources)) != plan.actual_fingerprint:
-            die("the server changed since this plan was saved; run `pipeform plan` again")
-        if not confirm(plan):
-            return plan, None
-        return plan, await apply_plan(api, plan, actual.inventory, progress)
-    finally:
-        await lease.release()
+    if plan.server.rstrip("/") != server.rstrip("/"):
+        die(f"this plan was made for {plan.server}, not {server}")
+    return plan
 
 
-def _run(coro):
-    from pipeform.reconciler.api import ApiError
+@app.command("diff")
+def diff_cmd(
+    paths: list[Path] = typer.Argument(..., help="Spec files or folders."),
+    env: str | None = ENV,
+    target: list[str] = TARGET,
+    detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 0: no drift, 1: error, 2: drift."),
+    state_dir: str | None = STATE_DIR,
+) -> None:
+    """Show drift: objects pipeform owns that were changed or deleted on the server, or left the specs."""
+    connect(state_dir)
+    project = _project(paths, env)
+    from pipeform.reconciler import engine
+    from pipeform.reconciler.render import drift_text
 
-    try:
-        return asyncio.run(coro)
-    except ApiError as exc:
-        die(f"the Prefect server refused a request: {exc}")
-    except OSError as exc:
-        die(f"cannot reach the Prefect server: {exc}")
+    async def go():
+        async with _api() as api:
+            return await engine.drift(api, project, tuple(target))
+
+    changes = _run(go())
+    console.print(drift_text(changes))
+    raise typer.Exit(Exit.CHANGES if detailed_exitcode and changes else Exit.OK)
+
+
+@app.command("import")
+def import_cmd(
+    outdir: Path = typer.Argument(..., help="Folder to write the YAML specs into."),
+    kind: list[str] = typer.Option(
+        [], "--kind", help="Only these kinds (repeatable): WorkPool, ConcurrencyLimit, Variable, Deployment."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Only the object of this name."),
+    state_dir: str | None = STATE_DIR,
+) -> None:
+    """Write specs for existing server objects, to adopt them (`pipeform apply --adopt`)."""
+    connect(state_dir)
+    from pipeform.reconciler import importer
+
+    kinds = tuple(kind) or importer.IMPORTABLE
+    unknown = [k for k in kinds if k not in importer.IMPORTABLE]
+    if unknown:
+        die(f"cannot import kind {unknown[0]!r}; importable: {', '.join(importer.IMPORTABLE)}")
+
+    async def go():
+        async with _api() as api:
+            return importer.to_documents(await importer.read_server(api), kinds, name)
+
+    result = _run(go())
+    written = _write_documents(outdir, result.documents)
+    for note in result.skipped:
+        err_console.print(f"[yellow]skipped[/yellow] {note}")
+    console.print(f"Imported {len(result.documents)} objects into {len(written)} files under {outdir}.")
+    if not result.documents:
+        raise typer.Exit(Exit.FAILED if name else Exit.OK)
+
+
+def _write_documents(outdir: Path, documents) -> list[Path]:
+    import yaml
+
+    files = {
+        "WorkPool": "work-pools.yaml",
+        "ConcurrencyLimit": "concurrency-limits.yaml",
+        "Variable": "variables.yaml",
+        "Deployment": "deployments.yaml",
+    }
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, file in files.items():
+        docs = [d for d in documents if d["kind"] == kind]
+        if not docs:
+            continue
+        text = "---\n".join(yaml.safe_dump(d, sort_keys=False, allow_unicode=True) for d in docs)
+        (outdir / file).write_text(text)
+        written.append(outdir / file)
+    return written

@@ -8,6 +8,7 @@ and tests can count them; Prefect's own client is not needed here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
 from collections.abc import AsyncIterator
@@ -19,6 +20,8 @@ import httpx
 PAGE = 200  # the server refuses larger pages (422)
 RETRIES = 6
 TRANSIENT = {429, 500, 502, 503, 504}
+# Requests sent by the current task (apply counts them per change: Outcome.attempts).
+attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("pipeform_attempts", default=None)
 
 
 class ApiError(RuntimeError):
@@ -63,6 +66,8 @@ class ServerAPI:
         is_read = method == "GET" or path.endswith("/filter")
         delay = 0.5
         for attempt in range(1, RETRIES + 1):
+            if (count := attempts.get()) is not None:
+                count[0] += 1
             async with self._slots:
                 try:
                     resp = await self._http.request(method, path, json=json)
@@ -76,6 +81,8 @@ class ServerAPI:
                 else:
                     self.counters.writes += 1
                     self.counters.writes_by_path.append(f"{method} {path}")
+                if resp.status_code == 409 and method == "POST" and attempt > 1:
+                    return None  # our earlier attempt got through before its answer was lost
                 if resp.status_code >= 300:  # a redirect means a wrong path: never "done" silently
                     if resp.status_code in ok:
                         return None  # an expected refusal (404 on delete, 409 on create)

@@ -8,12 +8,26 @@ import asyncio
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .api import ApiError, ServerAPI
-from .model import MASK, Action, Change, Outcome, Plan
-from .observe import CHUNK, inventory_name
-from .plan import ORDER
+from .api import ApiError, ServerAPI, attempts
+from .inventory import write_inventory
+from .plan import ORDER, Action, Plan
+from .plan import ResourceChange as Change
+from .resources import MASK, scrub, secret_values
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one change. Errors are values, never raised out of apply."""
+
+    address: str
+    action: Action
+    ok: bool
+    error: str | None = None
+    attempts: int = 1  # requests sent for this change, retries included
+
 
 Progress = Callable[[Outcome], None]
 
@@ -33,6 +47,13 @@ def _fill_secrets(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _secrets_of(change: Change) -> list[str]:
+    try:
+        return secret_values(_fill_secrets(change.after), change.sensitive) if change.after else []
+    except ValueError:
+        return []
+
+
 class _Applier:
     def __init__(self, api: ServerAPI, plan: Plan):
         self.api = api
@@ -42,11 +63,16 @@ class _Applier:
         }
 
     async def run(self, change: Change) -> Outcome:
+        sent = [0]
+        attempts.set(sent)  # run() is its own task (gather), so this counter is this change's
         try:
             await getattr(self, f"_{change.kind}")(change)
-            return Outcome(change.address, change.action, True)
+            return Outcome(change.address, change.action, True, attempts=sent[0])
         except (ApiError, ValueError, KeyError) as exc:
-            return Outcome(change.address, change.action, False, str(exc))
+            # the server may echo the request body (a 422 does): never let a secret through
+            secrets = _secrets_of(change)
+            error = scrub(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc), secrets)
+            return Outcome(change.address, change.action, False, error, sent[0])
 
     async def _work_pool(self, c: Change) -> None:
         b = _fill_secrets(c.after) if c.after else None
@@ -156,7 +182,12 @@ class _Applier:
             "pull_steps": b["pull_steps"],
             "parameter_openapi_schema": b["parameter_openapi_schema"],
             "concurrency_limit": b["concurrency_limit"],
-            "concurrency_options": {"collision_strategy": b["collision_strategy"]} if b["concurrency_limit"] else None,
+            "concurrency_options": {
+                "collision_strategy": b["collision_strategy"],
+                "grace_period_seconds": b.get("grace_period_seconds"),
+            }
+            if b["concurrency_limit"]
+            else None,
         }
         if c.action is Action.CREATE:
             flow = await self.api.request("POST", "/flows/", {"name": b["flow_name"]})
@@ -167,7 +198,7 @@ class _Applier:
             # Only the fields that differ: every update deletes the deployment's future
             # scheduled runs, so nothing is sent that did not change.
             changed = {d.path.split(".")[0] for d in c.diffs}
-            if "collision_strategy" in changed:
+            if changed & {"collision_strategy", "grace_period_seconds"}:
                 changed.add("concurrency_options")
             patch = {k: v for k, v in fields.items() if k in changed}
             if "version" in changed or patch:
@@ -184,7 +215,13 @@ class _Applier:
         if not dep_id:
             raise ValueError(f"deployment {dep} was not created, so its schedule cannot be")
         b = c.after
-        body = {"schedule": b["schedule"], "active": b["active"], "parameters": b["parameters"], "slug": slug}
+        body = {
+            "schedule": b["schedule"],
+            "active": b["active"],
+            "parameters": b["parameters"],
+            "max_scheduled_runs": b.get("max_scheduled_runs"),
+            "slug": slug,
+        }
         if c.action is Action.CREATE:
             await self.api.request("POST", f"/deployments/{dep_id}/schedules", [body])
         else:  # in place: same schedule ID, so run idempotency keys and history stay
@@ -215,6 +252,11 @@ async def apply_plan(
         key = (c.action is Action.DELETE, -ORDER[c.kind] if c.action is Action.DELETE else ORDER[c.kind])
         phases.setdefault(key, []).append(c)
     failed_deployments: set[str] = set()
+    # Record the intent first: if this process dies half-way, what it created is already
+    # owned, so the next apply converges instead of refusing its own objects as foreign.
+    intent = set(inventory) | {c.address for c in plan.changes if c.action is not Action.DELETE}
+    if intent != set(inventory):
+        await write_inventory(api, plan.project, plan.env, intent)
 
     async def one(c: Change, failed: frozenset[str]) -> Outcome:
         if c.kind == "schedule" and c.name.rsplit("/", 1)[0] in failed:
@@ -231,38 +273,10 @@ async def apply_plan(
             o.address.removeprefix("deployment.") for o in results if not o.ok and o.address.startswith("deployment.")
         }
         outcomes.extend(results)
-    owned = set(inventory)
+    owned = set(intent)
     for o in outcomes:
         if o.ok and o.action is Action.DELETE:
-            owned.discard(o.address)
-        elif o.ok:
-            owned.add(o.address)
-    for c in plan.changes:  # adopted without changes still becomes owned
-        if c.action is Action.NOOP:
-            owned.add(c.address)
-    if owned != set(inventory):
+            owned.discard(o.address)  # a failed delete stays owned: the next prune retries it
+    if owned != intent:
         await write_inventory(api, plan.project, plan.env, owned)
     return tuple(outcomes)
-
-
-async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: set[str]) -> None:
-    """The inventory lives on the server as Prefect variables (JSON lists, chunked)."""
-    name = inventory_name(project, env)
-    items = sorted(owned)
-    chunks: list[list[str]] = [[]]
-    for item in items:
-        if len(json.dumps(chunks[-1] + [item])) > CHUNK:
-            chunks.append([])
-        chunks[-1].append(item)
-    existing = {v["name"] for v in await api.all("/variables/filter", {"variables": {"name": {"like_": name}}})}
-    for i, chunk in enumerate(chunks):
-        var = name if i == 0 else f"{name}--{i}"
-        body = {"value": json.dumps(chunk), "tags": ["pipeform-inventory"]}
-        if var in existing:
-            await api.request("PATCH", f"/variables/name/{var}", body)
-        else:
-            await api.request("POST", "/variables/", {"name": var, **body})
-    for var in existing:
-        suffix = var.removeprefix(name)
-        if suffix.startswith("--") and int(suffix[2:] or 0) >= len(chunks):
-            await api.request("DELETE", f"/variables/name/{var}", ok=(404,))

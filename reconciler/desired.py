@@ -8,16 +8,12 @@ import subprocess
 from typing import Any
 
 from pipeform.compiler import entrypoint_for, parameter_schema
+from pipeform.spec.models.deployment import ConcurrencySpec
 from pipeform.spec.project import Project
 
-from .model import Resource, canonical
+from .inventory import owner_tag
 from .normalize import deployment_body, schedule_body
-
-OWNER_TAG_PREFIX = "pipeform:"
-
-
-def owner_tag(project: str) -> str:
-    return f"{OWNER_TAG_PREFIX}{project}"
+from .resources import Resource, canonical
 
 
 def git_sha(root: str) -> str | None:
@@ -182,7 +178,10 @@ def desired_state(project: Project) -> list[Resource]:
         jv = _merge(jv, s.job_variables)
         if s.work_pool:
             jv = _merge(jv, s.work_pool.job_variables)
-        version = f"{s.version + '+' if s.version else ''}spec.{_deployment_hash(doc)}"
+        limit = (
+            ConcurrencySpec(limit=s.concurrency_limit) if isinstance(s.concurrency_limit, int) else s.concurrency_limit
+        )
+        version = f"{s.version or ''}+spec.{_deployment_hash(doc)}"  # semver build metadata
         body = deployment_body(
             flow_name=flow_name,
             entrypoint=entrypoint,
@@ -197,12 +196,9 @@ def desired_state(project: Project) -> list[Resource]:
             enforce_parameter_schema=s.enforce_parameter_schema,
             pull_steps=_pull_steps(project, s),
             parameter_openapi_schema=schema,
-            concurrency_limit=s.concurrency_limit
-            if isinstance(s.concurrency_limit, int) or s.concurrency_limit is None
-            else s.concurrency_limit.limit,
-            collision_strategy=None
-            if s.concurrency_limit is None or isinstance(s.concurrency_limit, int)
-            else s.concurrency_limit.collision_strategy,
+            concurrency_limit=limit.limit if limit else None,
+            collision_strategy=limit.collision_strategy if limit else None,
+            grace_period_seconds=limit.grace_period_seconds if limit else None,
         )
         if sha:
             body["version_full"] = f"{version}.git.{sha[:12]}"  # sent when writing; never compared

@@ -23,6 +23,7 @@ DEPLOYMENT_FIELDS = (
     "parameter_openapi_schema",
     "concurrency_limit",
     "collision_strategy",
+    "grace_period_seconds",
 )
 NOT_COMPARED = ("version_full", "_secret_sources")  # written, never diffed
 
@@ -51,6 +52,7 @@ def deployment_body(**fields: Any) -> dict[str, Any]:
     body["parameter_openapi_schema"] = normalize_schema(body["parameter_openapi_schema"])
     if body["concurrency_limit"] is None:
         body["collision_strategy"] = None
+        body["grace_period_seconds"] = None
     elif body["collision_strategy"] is None:
         body["collision_strategy"] = "ENQUEUE"
     body["version"] = strip_git(body["version"])
@@ -98,16 +100,16 @@ def schedule_body(s: dict[str, Any], slug: str) -> dict[str, Any]:
         "schedule": sched,
         "active": s.get("active", True) is not False,
         "parameters": s.get("parameters") or {},
+        "max_scheduled_runs": s.get("max_scheduled_runs"),
     }
 
 
-def actual_schedule(ds: Any) -> dict[str, Any]:
-    """A server DeploymentSchedule -> schedule_body form."""
-    sch = ds.schedule.model_dump(mode="python")
-    keys = ("cron", "interval", "rrule", "timezone", "day_or", "anchor_date")
-    flat = {k: sch.get(k) for k in keys}
-    body = schedule_body({**flat, "active": ds.active, "parameters": ds.parameters}, ds.slug)
-    return body
+def actual_schedule(raw: dict[str, Any], slug: str) -> dict[str, Any]:
+    """A server schedule (JSON) -> schedule_body form."""
+    sched = raw.get("schedule") or {}
+    flat = {k: sched.get(k) for k in ("cron", "interval", "rrule", "timezone", "day_or", "anchor_date")}
+    extra = {k: raw.get(k) for k in ("active", "parameters", "max_scheduled_runs")}
+    return schedule_body({**flat, **extra}, slug)
 
 
 def comparable(body: dict[str, Any], desired: dict[str, Any] | None = None) -> dict[str, Any]:

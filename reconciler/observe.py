@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from .api import ServerAPI
-from .model import Resource
+from .inventory import is_inventory_variable, read_inventory
+from .lock import LOCK_PREFIX
 from .normalize import actual_schedule, deployment_body
+from .resources import Resource
 
-INTERNAL_LIMIT_PREFIXES = ("tag:", "deployment:", "pipeform-lock-")  # server-made or ours, never managed
-INVENTORY_PREFIX = "pipeform-inventory-"
-CHUNK = 4000  # characters per inventory variable (Prefect allows 5000)
+INTERNAL_LIMIT_PREFIXES = ("tag:", "deployment:", LOCK_PREFIX)  # server-made or ours, never managed
 
 
 @dataclass(frozen=True)
@@ -23,11 +22,6 @@ class ActualState:
 
     def by_address(self) -> dict[str, Resource]:
         return {r.address: r for r in self.resources}
-
-
-def inventory_name(project: str, env: str | None) -> str:
-    base = f"{INVENTORY_PREFIX}{project}" + (f"-{env}" if env else "")
-    return base.replace(".", "-")
 
 
 async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
@@ -93,15 +87,10 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                 server_id=lim["id"],
             )
         )
-    inventory: set[str] = set()
-    mine = inventory_name(project, env)
+    inventory = read_inventory(variables, project, env)
     for var in variables:
-        if var["name"].startswith("pipeform-lock-"):
-            continue  # the lock's holder note: bookkeeping, never managed or compared
-        if var["name"].startswith(INVENTORY_PREFIX):
-            if var["name"] == mine or var["name"].startswith(mine + "--"):
-                inventory.update(json.loads(var["value"]) if isinstance(var["value"], str) else var["value"])
-            continue
+        if var["name"].startswith(LOCK_PREFIX) or is_inventory_variable(var["name"]):
+            continue  # pipeform's own bookkeeping, never managed or compared
         out.append(
             Resource(
                 f"variable.{var['name']}",
@@ -125,29 +114,11 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                     f"schedule.{address}/{slug}",
                     "schedule",
                     f"{address}/{slug}",
-                    actual_schedule(_Sched(sched, slug)),
+                    actual_schedule(sched, slug),
                     server_id=sched["id"],
                 )
             )
-    return ActualState(tuple(out), frozenset(inventory))
-
-
-class _Sched:
-    """Adapter so normalize.actual_schedule reads raw JSON like Prefect's model."""
-
-    def __init__(self, raw: dict[str, Any], slug: str):
-        self.active = raw.get("active", True)
-        self.parameters = raw.get("parameters") or {}
-        self.slug = slug
-        self.schedule = _Dump(raw.get("schedule") or {})
-
-
-class _Dump:
-    def __init__(self, data: dict[str, Any]):
-        self._data = data
-
-    def model_dump(self, mode: str = "python") -> dict[str, Any]:
-        return self._data
+    return ActualState(tuple(out), inventory)
 
 
 def _deployment(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:
@@ -169,4 +140,5 @@ def _deployment(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:
         parameter_openapi_schema=dep.get("parameter_openapi_schema"),
         concurrency_limit=gcl.get("limit") if gcl else dep.get("concurrency_limit"),
         collision_strategy=options.get("collision_strategy"),
+        grace_period_seconds=options.get("grace_period_seconds"),
     )

@@ -1,5 +1,11 @@
 """Desired + actual -> Plan. Pure: every decision the reconciler makes is made here.
 
+The data model follows Terraform's internal/plans: a ResourceChange has an action and
+before/after with a written contract (create: before is None; delete: after is None;
+update/replace/no-op: both set); `reason` is for display only and must not influence
+apply. No-op changes are kept so a plan says what it looked at. The JSON form is
+versioned (`format_version`) and separate from these types; secrets are masked in it.
+
 Ownership: pipeform changes or deletes only addresses in its inventory (what it created
 for this project/env). A desired object that already exists but is not owned is refused
 unless adopt=True. Deletes happen only with prune=True, and never of everything owned
@@ -8,10 +14,136 @@ unless allow_empty=True.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
-from .model import Action, Change, FieldDiff, Plan, Resource, canonical, fingerprint
 from .normalize import comparable
+from .resources import MASK, Resource, canonical, fingerprint, masked, touches
+
+PLAN_FORMAT_VERSION = "1.0"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"  # only where the server forbids an in-place change (work pool type)
+    NOOP = "no-op"
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    kind: str
+    name: str
+    action: Action
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    diffs: tuple[FieldDiff, ...] = ()
+    origin: str | None = None
+    server_id: str | None = None
+    sensitive: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    env: str | None
+    server: str
+    changes: tuple[ResourceChange, ...]
+    actual_fingerprint: str  # hash of the observed state the plan was computed from
+    errors: tuple[str, ...] = ()  # refusals (adoption without --adopt, prune to empty, ...)
+
+    @property
+    def pending(self) -> tuple[ResourceChange, ...]:
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for c in self.changes:
+            out[c.action.value] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return plan_to_json(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Plan:
+        return plan_from_json(data)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(c.address for c in self.changes)
+
+
+def _mask_diff(d: FieldDiff, sensitive: tuple[str, ...]) -> FieldDiff:
+    return FieldDiff(d.path, MASK, MASK) if touches(d.path, sensitive) else d
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The versioned JSON form. Secrets are masked: a saved plan never holds them (apply
+    reads them again from the environment)."""
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "project": plan.project,
+        "env": plan.env,
+        "server": plan.server,
+        "actual_fingerprint": plan.actual_fingerprint,
+        "errors": list(plan.errors),
+        "summary": plan.counts(),
+        "changes": [
+            {
+                "address": c.address,
+                "kind": c.kind,
+                "name": c.name,
+                "action": c.action.value,
+                "before": masked(c.before, c.sensitive),
+                "after": masked(c.after, c.sensitive),
+                "diffs": [asdict(_mask_diff(d, c.sensitive)) for d in c.diffs],
+                "origin": c.origin,
+                "server_id": c.server_id,
+                "sensitive": list(c.sensitive),
+                "reason": c.reason,
+            }
+            for c in plan.changes
+        ],
+    }
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    if data.get("format_version") != PLAN_FORMAT_VERSION:
+        raise ValueError(
+            f"unsupported plan format {data.get('format_version')!r}; this pipeform writes {PLAN_FORMAT_VERSION}"
+        )
+    changes = tuple(
+        ResourceChange(
+            address=c["address"],
+            kind=c["kind"],
+            name=c["name"],
+            action=Action(c["action"]),
+            before=c["before"],
+            after=c["after"],
+            diffs=tuple(FieldDiff(**d) for d in c["diffs"]),
+            origin=c["origin"],
+            server_id=c["server_id"],
+            sensitive=tuple(c["sensitive"]),
+            reason=c["reason"],
+        )
+        for c in data["changes"]
+    )
+    return Plan(
+        data["project"], data["env"], data["server"], changes, data["actual_fingerprint"], tuple(data.get("errors", ()))
+    )
+
 
 ORDER = {
     "work_pool": 0,
@@ -63,13 +195,13 @@ def make_plan(
     targets: tuple[str, ...] = (),
 ) -> Plan:
     have = {r.address: r for r in actual}
-    changes: list[Change] = []
+    changes: list[ResourceChange] = []
     errors: list[str] = []
     for d in desired:
         a = have.get(d.address)
         if a is None:
             changes.append(
-                Change(
+                ResourceChange(
                     d.address,
                     d.kind,
                     d.name,
@@ -91,7 +223,7 @@ def make_plan(
         diffs = tuple(diff(got, want))
         if not diffs:
             changes.append(
-                Change(
+                ResourceChange(
                     d.address,
                     d.kind,
                     d.name,
@@ -107,7 +239,7 @@ def make_plan(
         action = Action.REPLACE if any(f.path in REPLACE_ON.get(d.kind, ()) for f in diffs) else Action.UPDATE
         after = {**d.body}
         changes.append(
-            Change(
+            ResourceChange(
                 d.address,
                 d.kind,
                 d.name,
@@ -145,7 +277,7 @@ def make_plan(
         deletes = []
     for a in deletes:
         changes.append(
-            Change(
+            ResourceChange(
                 a.address,
                 a.kind,
                 a.name,
@@ -163,4 +295,5 @@ def make_plan(
     changes.sort(
         key=lambda c: (c.action is Action.DELETE, ORDER[c.kind] * (-1 if c.action is Action.DELETE else 1), c.address)
     )
-    return Plan(project, env, server, tuple(changes), fingerprint(list(actual)), tuple(errors))
+    addresses = {c.address for c in changes}
+    return Plan(project, env, server, tuple(changes), fingerprint(actual, addresses), tuple(errors))

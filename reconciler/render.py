@@ -7,7 +7,10 @@ from typing import Any
 
 from rich.markup import escape
 
-from .model import MASK, Action, Change, Outcome, Plan, masked
+from .apply import Outcome
+from .plan import Action, Plan
+from .plan import ResourceChange as Change
+from .resources import MASK, masked, touches
 
 MARK = {
     Action.CREATE: ("+", "green"),
@@ -38,7 +41,7 @@ def change_lines(c: Change) -> list[str]:
         lines += _body_lines(masked(c.after, c.sensitive) or {})
     elif c.action in (Action.UPDATE, Action.REPLACE):
         for d in c.diffs:
-            secret = any(d.path == s or d.path.startswith(s + ".") or s.startswith(d.path + ".") for s in c.sensitive)
+            secret = touches(d.path, c.sensitive)
             old, new = (MASK, MASK) if secret else (_short(d.old), _short(d.new))
             forces = (
                 " [magenta]# forces replacement[/magenta]" if c.action is Action.REPLACE and d.path == "type" else ""
@@ -67,3 +70,24 @@ def outcome_line(o: Outcome) -> str:
     mark, color = MARK.get(o.action, ("=", "white"))
     status = "[green]done[/green]" if o.ok else f"[red]failed[/red]: {escape(o.error or '')}"
     return f"  [{color}]{mark}[/{color}] {escape(o.address)}: {status}"
+
+
+DRIFT = {
+    Action.UPDATE: "changed on the server",
+    Action.REPLACE: "changed on the server (type)",
+    Action.CREATE: "deleted on the server",
+    Action.DELETE: "owned, no longer in the specs",
+}
+
+
+def drift_text(changes: tuple[Change, ...]) -> str:
+    if not changes:
+        return "[green]No drift.[/green] Every object pipeform owns matches the specs."
+    lines = []
+    for c in changes:
+        mark, color = MARK[c.action]
+        lines.append(f"  [{color}]{mark} {escape(c.address)}[/{color}] [dim]# {DRIFT[c.action]}[/dim]")
+        if c.action in (Action.UPDATE, Action.REPLACE):
+            lines += change_lines(c)[1:]
+    lines.append(f"Drift: {len(changes)} owned objects differ from the specs; `pipeform apply` restores them.")
+    return "\n".join(lines)

@@ -16,7 +16,7 @@ import pytest
 
 from pipeform.reconciler.api import ServerAPI
 from pipeform.reconciler.engine import apply_project, plan_project
-from pipeform.reconciler.model import Action
+from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project_or_raise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,11 +213,12 @@ def test_plan_exit_codes_and_saved_plan(tmp_path, cli):
     assert cli("plan", path, "--out", saved).exit_code == 0
     data = json.loads(saved.read_text())
     assert data["format_version"] == "1.0" and data["summary"]["create"] == 2
-    api_get("POST", "/variables/", {"name": f"{name}-meanwhile", "value": 1})  # the server changes
+    api_get("POST", "/variables/", {"name": f"{name}-unrelated", "value": 1})  # unrelated: the plan still holds
+    api_get("POST", "/work_pools/", {"name": f"{name}-pool", "type": "process"})  # the plan's object appears
     stale = cli("apply", saved, "--auto-approve")
-    assert stale.exit_code == 1 and "changed since this plan was saved" in stale.output
-    assert cli("plan", path, "--out", saved).exit_code == 0
-    applied = cli("apply", saved, "--auto-approve")
+    assert stale.exit_code == 1 and "changed since this plan was made" in stale.output
+    httpx.delete(os.environ["PREFECT_API_URL"] + f"/work_pools/{name}-pool").raise_for_status()
+    applied = cli("apply", saved, "--auto-approve")  # the unrelated variable does not make it stale
     assert applied.exit_code == 0, applied.output
     assert cli("plan", path, "--detailed-exitcode").exit_code == 0
     bad = tmp_path / "bad"
@@ -243,57 +244,3 @@ def test_concurrent_applies_serialize(tmp_path):
     assert sum("No changes" in o for o in outs) == 1, outs  # the second re-planned under the lock
     deps = api_get("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})
     assert sorted(d["name"] for d in deps) == [f"d{i}" for i in range(6)]
-
-
-def test_transient_503s_are_retried(tmp_path):
-    """A real HTTP proxy in front of the real server answers 503 to the first requests."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    upstream = os.environ["PREFECT_API_URL"]
-    failures = {"left": 5}
-
-    class Proxy(BaseHTTPRequestHandler):
-        def _handle(self):
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            if failures["left"] > 0:
-                failures["left"] -= 1
-                self.send_response(503)
-                self.send_header("content-length", "0")
-                self.end_headers()
-                return
-            r = httpx.request(
-                self.command,
-                upstream + self.path.removeprefix("/api"),
-                content=body,
-                headers={"content-type": "application/json"},
-                timeout=30,
-            )
-            self.send_response(r.status_code)
-            self.send_header("content-type", r.headers.get("content-type", "application/json"))
-            self.send_header("content-length", str(len(r.content)))
-            self.end_headers()
-            self.wfile.write(r.content)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = _handle
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path, name = project_dir(tmp_path, POOL)
-    try:
-
-        async def go():
-            async with ServerAPI(f"http://127.0.0.1:{server.server_port}/api") as api:
-                project = load_project_or_raise([path])
-                _, outcomes = await apply_project(api, project, confirm=lambda p: True)
-                return outcomes, api.counters
-
-        outcomes, counters = run(go())
-    finally:
-        server.shutdown()
-    assert outcomes and all(o.ok for o in outcomes)
-    assert counters.retries >= 5
-    assert api_get("GET", f"/work_pools/{name}-pool")["type"] == "process"

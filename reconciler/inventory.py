@@ -1,0 +1,71 @@
+"""Ownership: what pipeform created, kept on the Prefect server itself.
+
+The inventory of one project+env is a JSON list of addresses in Prefect variables named
+`pipeform-inventory-<project>[-<env>]` (chunked into `...--1`, `...--2` when longer than a
+variable may hold). Objects whose kind has tags also carry `pipeform:<project>`
+(deployments, variables), so people see in the UI who manages them. Only inventory
+members are ever updated without --adopt or deleted by --prune; a failed delete stays in
+the inventory and is retried by the next prune.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .api import ServerAPI
+
+PREFIX = "pipeform-inventory-"
+OWNER_TAG_PREFIX = "pipeform:"
+CHUNK = 4000  # characters per variable (Prefect allows 5000)
+
+
+def owner_tag(project: str) -> str:
+    return f"{OWNER_TAG_PREFIX}{project}"
+
+
+def inventory_name(project: str, env: str | None) -> str:
+    base = f"{PREFIX}{project}" + (f"-{env}" if env else "")
+    return base.replace(".", "-")
+
+
+def is_inventory_variable(name: str) -> bool:
+    return name.startswith(PREFIX)
+
+
+def read_inventory(variables: Iterable[dict[str, Any]], project: str, env: str | None) -> frozenset[str]:
+    """The owned addresses, from the variables listed by observe."""
+    mine = inventory_name(project, env)
+    owned: set[str] = set()
+    for var in variables:
+        if var["name"] == mine or var["name"].startswith(mine + "--"):
+            value = var["value"]
+            owned.update(json.loads(value) if isinstance(value, str) else value)
+    return frozenset(owned)
+
+
+def chunks(owned: Iterable[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for item in sorted(owned):
+        if out[-1] and len(json.dumps([*out[-1], item])) > CHUNK:
+            out.append([])
+        out[-1].append(item)
+    return out
+
+
+async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: Iterable[str]) -> None:
+    name = inventory_name(project, env)
+    parts = chunks(owned)
+    existing = {v["name"] for v in await api.all("/variables/filter", {"variables": {"name": {"like_": name}}})}
+    for i, chunk in enumerate(parts):
+        var = name if i == 0 else f"{name}--{i}"
+        body = {"value": json.dumps(chunk), "tags": ["pipeform-inventory"]}
+        if var in existing:
+            await api.request("PATCH", f"/variables/name/{var}", body)
+        else:
+            await api.request("POST", "/variables/", {"name": var, **body})
+    for var in existing:
+        suffix = var.removeprefix(name)
+        if suffix.startswith("--") and suffix[2:].isdigit() and int(suffix[2:]) >= len(parts):
+            await api.request("DELETE", f"/variables/name/{var}", ok=(404,))

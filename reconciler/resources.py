@@ -1,0 +1,93 @@
+"""Resources: one server object in a comparable form, the same shape on both sides
+(desired from the specs, actual from the server).
+
+Addresses are `<kind>.<name>`: work_pool.default, work_queue.default/critical,
+global_limit.warehouse, tag_limit.db, variable.bucket, deployment.<flow>/<deployment>,
+schedule.<flow>/<deployment>/<slug>.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+MASK = "(sensitive)"
+KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule")
+
+
+@dataclass(frozen=True)
+class Resource:
+    address: str
+    kind: str
+    name: str
+    body: dict[str, Any]  # normalized, comparable fields (plus a few write-only ones, see normalize.NOT_COMPARED)
+    origin: str | None = None  # file:line:col of the declaring document (desired side only)
+    sensitive: tuple[str, ...] = ()  # dotted paths inside body whose values are secret
+    server_id: str | None = None  # actual side only
+
+
+def canonical(value: Any) -> str:
+    """JSON text that ignores key order and int/float spelling (1 == 1.0)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(resources: Iterable[Resource], addresses: Iterable[str] | None = None) -> str:
+    """Hash of the observed state a plan was made from. Restricted to `addresses` (those the
+    plan talks about) so unrelated changes on a shared server do not make a saved plan stale."""
+    keep = set(addresses) if addresses is not None else None
+    rows = sorted(([r.address, r.body] for r in resources if keep is None or r.address in keep), key=lambda x: x[0])
+    return hashlib.sha256(canonical(rows).encode()).hexdigest()[:16]
+
+
+def touches(path: str, sensitive: Iterable[str]) -> bool:
+    """Whether a dotted path is, contains or lies inside a sensitive path."""
+    return any(path == s or path.startswith(s + ".") or s.startswith(path + ".") or not path for s in sensitive)
+
+
+def masked(body: dict[str, Any] | None, sensitive: tuple[str, ...]) -> dict[str, Any] | None:
+    """A copy of body with every sensitive path replaced by MASK."""
+    if body is None or not sensitive:
+        return body
+    out = json.loads(json.dumps(body, default=str))
+    for path in sensitive:
+        node = out
+        keys = path.split(".")
+        for k in keys[:-1]:
+            node = node.get(k) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and keys[-1] in node:
+            node[keys[-1]] = MASK
+    return out
+
+
+def secret_values(body: dict[str, Any] | None, sensitive: tuple[str, ...]) -> list[str]:
+    """The secret strings inside body, to scrub them from error messages."""
+    out: list[str] = []
+    for path in sensitive:
+        node: Any = body
+        for k in path.split("."):
+            node = node.get(k) if isinstance(node, dict) else None
+        if node not in (None, "", MASK):
+            out.append(node if isinstance(node, str) else json.dumps(node))
+    return out
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    for s in sorted(set(secrets), key=len, reverse=True):
+        if len(s) >= 3:
+            text = text.replace(s, MASK)
+    return text
