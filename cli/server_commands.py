@@ -2,73 +2,96 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import Exit, console, die
 
 server_app = typer.Typer(help="The embedded local Prefect server (SQLite, under .pipeform/).", no_args_is_help=True)
-worker_app = typer.Typer(help="Local Prefect process workers for the embedded server.", no_args_is_help=True)
+worker_app = typer.Typer(help="Local Prefect process workers.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
 
-STATE_HELP = "State directory (default .pipeform or $PIPEFORM_STATE_DIR)."
+STATE_HELP = "State directory (default .pipeform, or $PIPEFORM_STATE_DIR)."
 
 
 @server_app.command("start")
 def server_start(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
     """Start the local server, or reuse the one already running."""
-    import os
-
     from pipeform import server
 
     if os.environ.get("PREFECT_API_URL"):
         die("PREFECT_API_URL is set: pipeform uses that server and starts none")
+    before = server.read_recorded(server.state_dir(state_dir))
     try:
         info = server.ensure_server(state_dir)
-    except RuntimeError as exc:
+    except server.ServerStartError as exc:
         die(str(exc))
-    console.print(f"Prefect server running: API {info.url}  UI {info.ui_url}  (pid {info.pid})")
+    verb = "already running" if before is not None and before.pid == info.pid else "started"
+    console.print(f"Prefect server {verb}: UI {info.ui_url}  API {info.url}  pid {info.pid}")
 
 
 @server_app.command("stop")
 def server_stop(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
-    """Stop the local server (and its workers)."""
+    """Stop the local server and the workers started for it."""
     from pipeform import server, worker
 
-    worker.stop_workers(server.state_dir(state_dir))
+    stopped = worker.stop_workers(server.state_dir(state_dir))
+    if stopped:
+        console.print(f"stopped workers: {', '.join(stopped)}")
     info = server.stop_server(state_dir)
-    console.print(f"stopped the server at {info.url}" if info else "no local server was recorded")
+    console.print(f"stopped the server at {info.ui_url} (pid {info.pid})" if info else "no local server was recorded")
 
 
 @server_app.command("status")
 def server_status(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
-    """Is the local server running? Exit 1 when not."""
-    from pipeform import server
+    """URL, pid and health of the local server. Exit 1 when it is not running."""
+    from pipeform import server, worker
 
-    info = server.read_recorded(server.state_dir(state_dir))
-    if info is None or not server.is_healthy(info.url):
-        console.print("no local Prefect server is running")
+    state = server.state_dir(state_dir)
+    info, alive, healthy = server.server_status(state_dir)
+    if info is None:
+        console.print(f"no local Prefect server is recorded in {state}")
         raise typer.Exit(Exit.FAILED)
-    console.print(f"running: API {info.url}  UI {info.ui_url}  (pid {info.pid})")
+    health = "healthy" if healthy else "not answering"
+    process = "running" if alive else "not running"
+    console.print(f"url:    {info.ui_url}  (API {info.url})")
+    console.print(f"pid:    {info.pid} ({process})")
+    console.print(f"health: {health}")
+    if info.log:
+        console.print(f"log:    {info.log}")
+    for pool, pid in worker.recorded_workers(state).items():
+        console.print(f"worker: pool {pool} pid {pid} ({'running' if worker.is_our_worker(pid, pool) else 'gone'})")
+    if not (alive and healthy):
+        raise typer.Exit(Exit.FAILED)
 
 
 @worker_app.command("start")
 def worker_start(
-    pool: str = typer.Option(..., "--pool", help="Work pool to poll."),
+    pool: str = typer.Option(..., "--pool", help="Work pool to poll (created as a process pool if missing)."),
     state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP),
+    foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal until Ctrl-C."),
+    run_once: bool = typer.Option(False, "--run-once", help="Poll once, run what is due, exit (foreground)."),
 ) -> None:
-    """Start a process worker in the background against the configured (or embedded) server."""
-    import os
-
+    """Start a process worker against the configured (or embedded) server, in the background
+    unless --foreground or --run-once."""
     from pipeform import server, worker
 
-    info = server.ensure_server(state_dir)
-    pid = worker.start_worker(pool, info, server.state_dir(state_dir))
-    console.print(
-        f"worker for pool {pool!r} running (pid {pid}); logs in {server.state_dir(state_dir)}/worker-{pool}.log"
-    )
-    _ = os
+    try:
+        info = server.ensure_server(state_dir)
+    except server.ServerStartError as exc:
+        die(str(exc))
+    if foreground or run_once:
+        raise typer.Exit(worker.run_worker(pool, info, run_once=run_once))
+    state = server.state_dir(state_dir)
+    try:
+        pid, started = worker.start_worker(pool, info, state)
+    except worker.WorkerStartError as exc:
+        die(str(exc))
+    verb = "started" if started else "already running"
+    console.print(f"worker for pool {pool!r} {verb} (pid {pid}); log {worker.log_path(state, pool)}")
 
 
 @worker_app.command("stop")
@@ -80,4 +103,4 @@ def worker_stop(
     from pipeform import server, worker
 
     stopped = worker.stop_workers(server.state_dir(state_dir), pool)
-    console.print(f"stopped: {', '.join(stopped)}" if stopped else "no worker was running")
+    console.print(f"stopped workers: {', '.join(stopped)}" if stopped else "no worker was running")

@@ -46,7 +46,17 @@ def prefect_api() -> str:
     try:
         yield info.url
     finally:
+        _drain_prefect_logs()
         _server.stop_pid(proc.pid)
+
+
+def _drain_prefect_logs() -> None:
+    """Send in-process flows' queued run logs while the server is up; at interpreter exit
+    Prefect would otherwise retry a stopped server for about 60 s."""
+    import sys
+
+    if "prefect.logging.handlers" in sys.modules:
+        sys.modules["prefect.logging.handlers"].APILogWorker.drain_all(timeout=10)
 
 
 @pytest.fixture(scope="session")
