@@ -3,10 +3,13 @@ parameter schema), runner, hooks and name templates. The flow body is walk.run_d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -249,7 +252,19 @@ class Builder:
             if hooks:
                 kw[event] = hooks
         flow_class = _tagged_flow_class(tags) if tags else Flow
-        return flow_class(body, **{k: v for k, v in kw.items() if v is not None})
+        return _new_flow(flow_class, body, {k: v for k, v in kw.items() if v is not None})
+
+
+def _new_flow(flow_class: type[Flow], body: Any, kw: dict[str, Any]) -> Flow:
+    """Flow() builds a pydantic model of the signature only to check that parameters can
+    be validated (a third of compile time); each run builds its own and validates. Spec
+    checks make every compiled signature valid (identifiers, JSON types, no reserved
+    names: spec/checks.py RESERVED_PARAM_PREFIXES), so the check is skipped, not the
+    validation."""
+    validate = kw.pop("validate_parameters", True)
+    flow = flow_class(body, validate_parameters=False, **kw)
+    flow.should_validate_parameters = validate
+    return flow
 
 
 def task_runner(spec: dict[str, Any]):
@@ -288,10 +303,40 @@ def _tagged_flow_class(tags: tuple[str, ...]) -> type[Flow]:
     return TaggedFlow
 
 
+_SOURCE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _source_read_once() -> Iterator[None]:
+    """Task() reads its function's source (inspect.getsource re-tokenizes the file) on
+    every call; when one callable backs many tasks, read it once per compile. The lock
+    keeps concurrent compiles from restoring each other's patch."""
+    with _SOURCE_LOCK:
+        original = inspect.getsource
+        cache: dict[Any, str] = {}
+
+        def getsource(obj: Any) -> str:
+            try:
+                return cache[obj]
+            except (KeyError, TypeError):
+                text = original(obj)
+                with contextlib.suppress(TypeError):
+                    cache[obj] = text
+                return text
+
+        inspect.getsource = getsource  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            inspect.getsource = original
+
+
 def compile_flow(project: Project, flow_name: str) -> Flow:
-    return Builder(project).flow(flow_name)
+    with _source_read_once():
+        return Builder(project).flow(flow_name)
 
 
 def compile_project(project: Project) -> dict[str, Flow]:
     builder = Builder(project)
-    return {name: builder.flow(name) for name in project.flows}
+    with _source_read_once():
+        return {name: builder.flow(name) for name in project.flows}

@@ -120,6 +120,13 @@ def check_flow(flow: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) ->
         tasks.setdefault(t.name, i)
     params = spec.parameters
     for pname, p in params.items():
+        if pname.startswith(RESERVED_PARAM_PREFIXES):
+            yield Diagnostic(
+                "param.reserved-name",
+                f"parameter name {pname!r} is reserved: names starting with 'v__' or 'model_' clash with"
+                " the pydantic model Prefect validates flow parameters with",
+                locate("Flow", name, ("spec", "parameters", pname), key=True),
+            )
         yield from _check_param_default(pname, p, lambda _n=pname: at("parameters", _n, "default"))
     deps: dict[str, set[str]] = {t.name: set() for t in spec.tasks}
     limits = {n for n, d in by_kind.get("ConcurrencyLimit", {}).items() if isinstance(d, Invalid) or d.spec.tag is None}
@@ -287,6 +294,10 @@ def _subflow_cycles(flows: dict[str, Any], locate: Locate) -> Iterator[Diagnosti
 
 
 # --- parameters ------------------------------------------------------------------------
+
+# The compiler relies on this: with such names excluded, and types from JSON_TYPES only,
+# every compiled signature is one Prefect can validate (so it skips Flow()'s own check).
+RESERVED_PARAM_PREFIXES = ("v__", "model_")
 
 
 def matches_type(value: Any, declared: str | list[str]) -> bool:

@@ -59,6 +59,8 @@ def test_valid_flow_has_no_diagnostics(write):
         ("default: 2}", "default: two}", "param.default-type", 6, 33, None),
         ("default: full}", "default: fast}", "param.default-type", 7, 62, None),
         ("    - name: load\n", "    - name: extract\n", "name.duplicate", 13, 13, None),
+        ("    n: {type", "    model_n: {type", "param.reserved-name", 6, 5, None),
+        ("    n: {type", "    v__args: {type", "param.reserved-name", 6, 5, None),
     ],
 )
 def test_flow_reference_errors(write, old, new, code, line, col, hint):
