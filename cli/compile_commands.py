@@ -1,38 +1,24 @@
-"""run, graph: commands of the compiler stage."""
+"""run, compile, graph: commands of the compiler stage."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die, err_console
+from pipeform.cli.common import Exit, connect, console, die, err_console, parse_params
 
 
-def _project(path: Path, env: str | None):
+def _project(path: Path | list[Path], env: str | None):
     from pipeform.cli.spec_commands import print_diagnostics
     from pipeform.spec import load_project
 
-    project, diagnostics = load_project([path], env)
+    project, diagnostics = load_project(path if isinstance(path, list) else [path], env)
     if project is None:
         print_diagnostics(diagnostics)
         raise typer.Exit(Exit.FAILED)
     return project
-
-
-def parse_params(pairs: list[str]) -> dict[str, object]:
-    params: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            die(f"--param expects KEY=VALUE, got {pair!r}")
-        try:
-            params[key] = json.loads(raw)
-        except ValueError:
-            params[key] = raw
-    return params
 
 
 @app.command("run")
@@ -63,6 +49,40 @@ def run_cmd(
         raise typer.Exit(Exit.FAILED)
     result = state.result(raise_on_failure=False)
     console.print(f"[green]flow run completed[/green]; result: {result!r}")
+
+
+@app.command("compile")
+def compile_cmd(
+    outdir: Path = typer.Argument(..., help="Folder to write the modules to (created if missing)."),
+    paths: list[Path] | None = typer.Argument(None, help="Spec files or folders (default: the current folder)."),
+    emit: str = typer.Option(..., "--emit", help="What to write; `python`: one module of plain Prefect code per flow."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+) -> None:
+    """Write one readable Python module per Flow document (`<flow_name>.py`, plain @flow/@task code)."""
+    from pipeform.cli.spec_commands import print_diagnostics
+    from pipeform.compiler import CompileError, lower
+    from pipeform.compiler.emit import emit_python, module_name
+
+    if emit != "python":
+        die(f"--emit {emit!r} is not a target pipeform can write; targets: python")
+    project = _project(paths or [Path(".")], env)
+    modules: dict[str, tuple[str, str]] = {}  # file name -> (flow name, source)
+    problems = []
+    for name in sorted(project.flows):
+        file = module_name(name) + ".py"
+        if file in modules:
+            die(f"flows {modules[file][0]!r} and {name!r} would both be written to {file}; rename one")
+        try:
+            modules[file] = (name, emit_python(lower(project, name), project.origin))
+        except CompileError as exc:
+            problems += exc.diagnostics
+    if problems:  # all or nothing: a subflow's module may be missing otherwise
+        print_diagnostics(problems)
+        raise typer.Exit(Exit.FAILED)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for file, (name, source) in modules.items():
+        (outdir / file).write_text(source)
+        console.print(f"wrote {outdir / file} (flow {name!r})")
 
 
 @app.command("graph")
