@@ -119,7 +119,7 @@ class _Values:
 def hook_inputs(node: TaskIR, params: dict[str, Any]) -> dict[str, Any]:
     """Inputs of a task run as a hook: parameters are known, results are not."""
     values = _Values(params)
-    return {k: values.now(v) for k, v in node.inputs}
+    return _action_args(node, values, {k: values.now(v) for k, v in node.inputs})
 
 
 # -- the walk ---------------------------------------------------------------------------

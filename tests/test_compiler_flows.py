@@ -270,6 +270,26 @@ def test_continue_on_failure_and_failure_hook(write, tmp_path):
     assert failing(return_state=True).is_failed()
     assert marker.exists()
 
+    # a declared shell task as the hook: it gets its command, and $[ params ] resolve
+    notified = tmp_path / "notified-7"
+    hooked = compile_yaml(
+        write,
+        f"""\
+  parameters:
+    n: {{type: integer, default: 7}}
+  hooks:
+    on_failure:
+      - task: notify
+  tasks:
+    - {{name: breaks, python: "pfx_tasks:boom"}}
+    - name: notify
+      shell: touch {tmp_path}/notified-$[ params.n ]
+""",
+        name="h",
+    )
+    assert hooked(return_state=True).is_failed()
+    assert notified.exists()
+
 
 def test_shell_streams_logs_and_reports_failure(write):
     flow = compile_yaml(
