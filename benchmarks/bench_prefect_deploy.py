@@ -155,8 +155,12 @@ def main() -> None:
     proc, info = server.start_server(tmp / "server-home")
     setup = time.perf_counter() - setup
     # Every child (prefect deploy, pipeform apply) talks to this server, never starts its own.
+    # pipeform's disk cache starts empty (the first apply fills it, as a user's first run would).
     os.environ.update(
-        PREFECT_API_URL=info.url, PREFECT_HOME=str(tmp / "client-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+        PREFECT_API_URL=info.url,
+        PREFECT_HOME=str(tmp / "client-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PIPEFORM_CACHE_DIR=str(tmp / "pipeform-cache"),
     )
     print(f"{n} deployments, fresh local Prefect server on SQLite (ready after {setup:.1f}s); whole CLI commands")
     try:

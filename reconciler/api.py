@@ -19,6 +19,7 @@ import httpx
 
 PAGE = 200  # the server refuses larger pages (422)
 RETRIES = 6
+GROW_AFTER = 10
 TRANSIENT = {429, 500, 502, 503, 504}
 # Requests sent by the current task (apply counts them per change: Outcome.attempts).
 attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("pipeform_attempts", default=None)
@@ -38,12 +39,47 @@ class Counters:
     writes_by_path: list[str] = field(default_factory=list)
 
 
+class _Window:
+    """At most `size` requests in flight, `size` adapting between 1 and `limit`: halved
+    when the server says it is overloaded (429/503: a SQLite server answers 503 when two
+    writers collide, and is quickest one request at a time), grown by one after
+    GROW_AFTER x `size` answers in a row without that. A PostgreSQL server never
+    refuses, so it keeps the full `limit`. Retrying alone
+    keeps the same pressure on a server that is refusing it."""
+
+    def __init__(self, limit: int):
+        self.limit = self.size = limit
+        self.active = 0
+        self.streak = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.active < self.size)
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.active -= 1
+            self._cond.notify(1)  # one slot freed: wake one waiter, not hundreds
+
+    async def answered(self, overloaded: bool) -> None:
+        async with self._cond:
+            if overloaded:
+                self.size, self.streak = max(1, self.size // 2), 0
+            elif self.size < self.limit:
+                self.streak += 1
+                if self.streak >= GROW_AFTER * self.size:
+                    self.size, self.streak = self.size + 1, 0
+                    self._cond.notify(1)
+
+
 class ServerAPI:
     def __init__(self, url: str, api_key: str | None = None, concurrency: int = 4, timeout: float = 30.0):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = _Window(concurrency)
         self.counters = Counters()
 
     @classmethod
@@ -75,6 +111,8 @@ class ServerAPI:
                     resp, error = None, exc
                 else:
                     error = None
+            if resp is not None:
+                await self._slots.answered(resp.status_code in (429, 503))
             if resp is not None and resp.status_code not in TRANSIENT:
                 if is_read:
                     self.counters.reads += 1

@@ -1,12 +1,18 @@
-"""Project -> desired Resources (pure: no server, no Prefect import)."""
+"""Project -> desired Resources (no server; Prefect is imported only to compute a Python
+flow's parameter schema that is not cached yet)."""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import hashlib
+import json
 import os
 import subprocess
+import sys
 from typing import Any
 
+from pipeform import diskcache
 from pipeform.compiler import entrypoint_for, parameter_schema
 from pipeform.spec.models.deployment import ConcurrencySpec
 from pipeform.spec.project import Project
@@ -232,10 +238,75 @@ def _deployment_hash(doc: Any) -> str:
     return hashlib.sha256(canonical(data).encode()).hexdigest()[:12]
 
 
-def _entrypoint_schema(root: str, entrypoint: str) -> dict[str, Any]:
-    """Parameter schema of an existing Python flow, read from source without importing it."""
-    from prefect.utilities.callables import parameter_schema_from_entrypoint
+_schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+# Where a signature's names may come from for its schema to depend on nothing but the file
+# (and these packages' versions, part of the disk cache key).
+_FIXED_MODULES = frozenset(sys.stdlib_module_names) | {"prefect", "pydantic", "typing_extensions"}
 
+
+def _entrypoint_schema(root: str, entrypoint: str) -> dict[str, Any]:
+    """Parameter schema of an existing Python flow, read from source without importing it
+    (Prefect's parameter_schema_from_entrypoint, the schema `prefect deploy` sends).
+    Computed once per file content and function, however many deployments use it; and kept
+    on disk (pipeform.diskcache) when the function's signature names only builtins, the
+    standard library, prefect or pydantic, so that a later run needs neither the computation
+    nor Prefect's import (about 1 s)."""
     path, func = entrypoint.rsplit(":", 1)
     full = path if os.path.isabs(path) else os.path.join(root, path)
-    return parameter_schema_from_entrypoint(f"{full}:{func}").model_dump(mode="json")
+    with open(full, "rb") as f:
+        source = f.read()
+    key = (full, func, hashlib.sha256(source).hexdigest())
+    if key not in _schemas:
+        disk = (key[2], func, diskcache.versions("prefect", "pydantic"), sys.version)
+        fixed = _self_contained(source, func)
+        cached = diskcache.get("schemas", disk) if fixed else None
+        if not isinstance(cached, dict):
+            from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+            cached = parameter_schema_from_entrypoint(f"{full}:{func}").model_dump(mode="json")
+            if fixed:
+                diskcache.put("schemas", disk, cached)
+        _schemas[key] = cached
+    return json.loads(json.dumps(_schemas[key]))  # a copy: bodies are compared and written, never shared
+
+
+def _self_contained(source: bytes, func: str) -> bool:
+    """Whether the schema of `func` depends only on this file: every name in its annotations
+    is a builtin or imported (at top level, as Prefect's loader sees it) from the standard
+    library, prefect or pydantic, and every default is a literal. Anything else (a class
+    defined here or in a local module, a string annotation, `import *`, a computed default)
+    is not cached on disk."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    fixed: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            fixed |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in _FIXED_MODULES}
+        elif isinstance(node, ast.ImportFrom):
+            if any(a.name == "*" for a in node.names):
+                return False
+            if node.level == 0 and (node.module or "").split(".")[0] in _FIXED_MODULES:
+                fixed |= {a.asname or a.name for a in node.names}
+    fn = next(
+        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == func), None
+    )
+    if fn is None:
+        return False
+    a = fn.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+    annotations = [p.annotation for p in params if p.annotation is not None]
+    values = [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+    for node in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return False  # a forward reference, resolved against who knows what
+    for node in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(node, ast.Name) and node.id not in fixed and not hasattr(builtins, node.id):
+            return False
+    try:
+        for value in values:
+            ast.literal_eval(value)  # a default computed at load time (os.environ[...]) may vary
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False
+    return True

@@ -10,6 +10,7 @@ made in plan.py, every write in apply.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pipeform.spec.project import Project
 
@@ -17,13 +18,35 @@ from .api import ServerAPI
 from .apply import Outcome, Progress, apply_plan
 from .desired import desired_state
 from .lock import acquire
-from .observe import observe
+from .observe import ActualState, observe
 from .plan import Action, Plan, ResourceChange, make_plan
-from .resources import fingerprint
+from .resources import Resource, canonical, fingerprint
 
 
 class StaleError(RuntimeError):
     """The server changed since a saved plan was made."""
+
+
+async def _plan(
+    api: ServerAPI, project: Project, desired: list[Resource], opts: dict[str, Any]
+) -> tuple[Plan, ActualState]:
+    actual = await observe(api, project.name, project.env, [r.address for r in desired])
+    plan = make_plan(
+        desired, actual.resources, actual.inventory, project=project.name, env=project.env, server=api.url, **opts
+    )
+    return plan, actual
+
+
+def _touched(plan: Plan) -> set[str]:
+    """What a plan's pending changes depend on: their objects, and a schedule's deployment
+    (its server id is where the schedule is written)."""
+    out = {c.address for c in plan.pending}
+    out |= {f"deployment.{c.name.rsplit('/', 1)[0]}" for c in plan.pending if c.kind == "schedule"}
+    return out
+
+
+def _rows(state: ActualState, addresses: set[str]) -> list[tuple[str, str | None, str]]:
+    return sorted((r.address, r.server_id, canonical(r.body)) for r in state.resources if r.address in addresses)
 
 
 async def plan_project(
@@ -36,19 +59,8 @@ async def plan_project(
     targets: tuple[str, ...] = (),
 ) -> tuple[Plan, frozenset[str]]:
     """Observe the server and plan; returns the plan and the current inventory."""
-    actual = await observe(api, project.name, project.env)
-    plan = make_plan(
-        desired_state(project),
-        actual.resources,
-        actual.inventory,
-        project=project.name,
-        env=project.env,
-        server=api.url,
-        prune=prune,
-        allow_empty=allow_empty,
-        adopt=adopt,
-        targets=targets,
-    )
+    opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
+    plan, actual = await _plan(api, project, desired_state(project), opts)
     return plan, actual.inventory
 
 
@@ -65,16 +77,24 @@ async def apply_project(
     progress: Progress | None = None,
 ) -> tuple[Plan, tuple[Outcome, ...] | None]:
     """Plan; with nothing to do, stop there (no write at all, not even the lock). Otherwise
-    take the lock, plan again under it (another apply may have run meanwhile), confirm,
-    apply. Returns the plan and the outcomes (None when refused or not confirmed; () when
-    there was nothing to do)."""
+    take the lock and check under it that the plan still holds (another apply may have run
+    meanwhile): the inventory and every object the plan would change are read again and
+    must be exactly as planned, else the whole plan is made again under the lock. Then
+    confirm and apply. Returns the plan and the outcomes (None when refused or not
+    confirmed; () when there was nothing to do)."""
     opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
-    plan, _ = await plan_project(api, project, **opts)
+    desired = desired_state(project)
+    plan, actual = await _plan(api, project, desired, opts)
     if plan.errors or not plan.pending:
         return plan, None if plan.errors else ()
     lease = await acquire(api, project.name, lock_timeout)
     try:
-        plan, inventory = await plan_project(api, project, **opts)
+        touched = _touched(plan)
+        now = await observe(api, project.name, project.env, touched, owned=False)
+        inventory = now.inventory
+        if inventory != actual.inventory or _rows(now, touched) != _rows(actual, touched):
+            plan, again = await _plan(api, project, desired, opts)  # changed meanwhile: plan again
+            inventory = again.inventory
         if plan.errors:
             return plan, None
         if not plan.pending:
@@ -103,7 +123,7 @@ async def apply_saved_plan(
         return ()
     lease = await acquire(api, plan.project, lock_timeout)
     try:
-        actual = await observe(api, plan.project, plan.env)
+        actual = await observe(api, plan.project, plan.env, plan.addresses, owned=False)
         if fingerprint(actual.resources, plan.addresses) != plan.actual_fingerprint:
             raise StaleError("the server changed since this plan was made; run `pipeform plan` again")
         if not confirm(plan):
@@ -117,19 +137,8 @@ async def drift(api: ServerAPI, project: Project, targets: tuple[str, ...] = ())
     """Objects pipeform owns whose server state no longer matches the specs: changed by
     hand (update), deleted behind pipeform's back (create), or owned but gone from the specs
     (delete, i.e. what `apply --prune` would remove)."""
-    actual = await observe(api, project.name, project.env)
-    plan = make_plan(
-        desired_state(project),
-        actual.resources,
-        actual.inventory,
-        project=project.name,
-        env=project.env,
-        server=api.url,
-        prune=True,
-        allow_empty=True,
-        adopt=True,
-        targets=targets,
-    )
+    opts = {"prune": True, "allow_empty": True, "adopt": True, "targets": targets}
+    plan, actual = await _plan(api, project, desired_state(project), opts)
 
     def owned(c: ResourceChange) -> bool:
         if c.kind == "schedule":  # schedules belong to their deployment

@@ -10,6 +10,7 @@ the inventory and is retried by the next prune.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -55,17 +56,27 @@ def chunks(owned: Iterable[str]) -> list[list[str]]:
 
 
 async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: Iterable[str]) -> None:
+    """Write the chunks concurrently (a large project has dozens), then drop surplus ones."""
     name = inventory_name(project, env)
     parts = chunks(owned)
     existing = {v["name"] for v in await api.all("/variables/filter", {"variables": {"name": {"like_": name}}})}
-    for i, chunk in enumerate(parts):
-        var = name if i == 0 else f"{name}--{i}"
+
+    async def put(var: str, chunk: list[str]) -> None:
         body = {"value": json.dumps(chunk), "tags": ["pipeform-inventory"]}
         if var in existing:
             await api.request("PATCH", f"/variables/name/{var}", body)
         else:
             await api.request("POST", "/variables/", {"name": var, **body})
+
+    results = await asyncio.gather(
+        *(put(name if i == 0 else f"{name}--{i}", chunk) for i, chunk in enumerate(parts)), return_exceptions=True
+    )
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r  # after every chunk was tried: none is left half-sent in the background
+    surplus = []
     for var in existing:
         suffix = var.removeprefix(name)
         if suffix.startswith("--") and suffix[2:].isdigit() and int(suffix[2:]) >= len(parts):
-            await api.request("DELETE", f"/variables/name/{var}", ok=(404,))
+            surplus.append(var)
+    await asyncio.gather(*(api.request("DELETE", f"/variables/name/{var}", ok=(404,)) for var in surplus))

@@ -1,13 +1,16 @@
-"""Read the server's state into Resources of the same shape as the desired ones."""
+"""Read the server's state into Resources of the same shape as the desired ones: only the
+objects a project can own (its specs' addresses and its inventory), each kind filtered by
+name on the server."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .api import ServerAPI
-from .inventory import is_inventory_variable, read_inventory
+from .api import ApiError, ServerAPI
+from .inventory import inventory_name, is_inventory_variable, read_inventory
 from .lock import LOCK_PREFIX
 from .normalize import actual_schedule, deployment_body
 from .resources import Resource
@@ -24,18 +27,132 @@ class ActualState:
         return {r.address: r for r in self.resources}
 
 
-async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
-    pools, limits, tag_limits, variables, flows, deployments = await asyncio.gather(
-        api.all("/work_pools/filter"),
-        api.all("/v2/concurrency_limits/filter"),
-        api.all("/concurrency_limits/filter"),
-        api.all("/variables/filter"),
-        api.all("/flows/filter"),
-        api.all("/deployments/filter"),
+CHUNK = 100  # names per filtered request: under a page (200), so one request answers a chunk
+BY_NAME_MAX = 20  # limits read one by one (GET by name) up to this many, else listed
+
+
+@dataclass
+class _Wanted:
+    """What to read, per kind, from a set of addresses."""
+
+    pools: set[str] = field(default_factory=set)
+    queues: dict[str, set[str]] = field(default_factory=dict)  # pool -> queue names
+    global_limits: set[str] = field(default_factory=set)
+    tag_limits: set[str] = field(default_factory=set)
+    variables: set[str] = field(default_factory=set)
+    deployments: set[tuple[str, str]] = field(default_factory=set)  # (flow, deployment)
+
+    @classmethod
+    def of(cls, addresses: Iterable[str]) -> _Wanted:
+        w = cls()
+        for address in addresses:
+            kind, _, name = address.partition(".")
+            if kind == "work_pool":
+                w.pools.add(name)
+            elif kind == "work_queue":
+                pool, _, queue = name.partition("/")
+                w.queues.setdefault(pool, set()).add(queue)
+            elif kind == "global_limit":
+                w.global_limits.add(name)
+            elif kind == "tag_limit":
+                w.tag_limits.add(name)
+            elif kind == "variable":
+                w.variables.add(name)
+            elif kind in ("deployment", "schedule"):  # a schedule is read with its deployment
+                dep = name if kind == "deployment" else name.rsplit("/", 1)[0]
+                flow, _, dep_name = dep.partition("/")
+                w.deployments.add((flow, dep_name))
+        return w
+
+    def empty(self) -> bool:
+        return not (
+            self.pools or self.queues or self.global_limits or self.tag_limits or self.variables or self.deployments
+        )
+
+    def minus(self, other: _Wanted) -> _Wanted:
+        return _Wanted(
+            self.pools - other.pools,
+            {p: q - other.queues.get(p, set()) for p, q in self.queues.items() if q - other.queues.get(p, set())},
+            self.global_limits - other.global_limits,
+            self.tag_limits - other.tag_limits,
+            self.variables - other.variables,
+            self.deployments - other.deployments,
+        )
+
+
+def _chunks(names: Iterable[Any], size: int = CHUNK) -> list[list[Any]]:
+    items = sorted(names)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _filtered(api: ServerAPI, path: str, key: str, names: set[str]) -> list[dict[str, Any]]:
+    """Objects of these names only (paged, chunked by name, chunks concurrently)."""
+    parts = await asyncio.gather(*(api.all(path, {key: {"name": {"any_": c}}}) for c in _chunks(names)))
+    return [item for part in parts for item in part]
+
+
+async def _limits(api: ServerAPI, names: set[str], one: str, listing: str, key: str) -> list[dict[str, Any]]:
+    """Concurrency limits have no name filter: a few are read by name, many by listing all."""
+    if not names:
+        return []
+    if len(names) <= BY_NAME_MAX:
+        found = await asyncio.gather(*(api.request("GET", one.format(n), ok=(404,)) for n in sorted(names)))
+        return [f for f in found if f]
+    return [lim for lim in await api.all(listing) if lim[key] in names]
+
+
+async def _queues(api: ServerAPI, pool: str, names: set[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for c in _chunks(names):
+        try:
+            out += await api.all(f"/work_pools/{pool}/queues/filter", {"work_queues": {"name": {"any_": c}}})
+        except ApiError as exc:
+            if exc.status != 404:  # the pool does not exist: neither do its queues
+                raise
+    return out
+
+
+async def _deployments(api: ServerAPI, wanted: set[tuple[str, str]]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """(flow id -> name, deployments) for these (flow, deployment) pairs. A chunk's filter
+    (flow name in ..., deployment name in ...) can also match other pairs; the caller keeps
+    only the wanted ones."""
+    if not wanted:
+        return {}, []
+    flows, *parts = await asyncio.gather(
+        _filtered(api, "/flows/filter", "flows", {f for f, _ in wanted}),
+        *(
+            api.all(
+                "/deployments/filter",
+                {
+                    "flows": {"name": {"any_": sorted({f for f, _ in c})}},
+                    "deployments": {"name": {"any_": sorted({d for _, d in c})}},
+                },
+            )
+            for c in _chunks(wanted)
+        ),
+    )
+    seen: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for dep in part:
+            seen.setdefault(dep["id"], dep)  # chunks may overlap in what they match
+    return {f["id"]: f["name"] for f in flows}, list(seen.values())
+
+
+async def _read(api: ServerAPI, w: _Wanted) -> list[Resource]:
+    pools, limits, tag_limits, variables, (flow_names, deployments) = await asyncio.gather(
+        _filtered(api, "/work_pools/filter", "work_pools", w.pools | set(w.queues)) if w.pools or w.queues else _none(),
+        _limits(api, w.global_limits, "/v2/concurrency_limits/{}", "/v2/concurrency_limits/filter", "name"),
+        _limits(api, w.tag_limits, "/concurrency_limits/tag/{}", "/concurrency_limits/filter", "tag"),
+        _filtered(api, "/variables/filter", "variables", w.variables) if w.variables else _none(),
+        _deployments(api, w.deployments),
     )
     out: list[Resource] = []
-    queue_lists = await asyncio.gather(*(api.all(f"/work_pools/{p['name']}/queues/filter") for p in pools))
-    for pool, queues in zip(pools, queue_lists, strict=True):
+    existing = {p["name"] for p in pools}
+    queue_pools = sorted(p for p in w.queues if p in existing)
+    queue_lists = await asyncio.gather(*(_queues(api, p, w.queues[p]) for p in queue_pools))
+    for pool in pools:
+        if pool["name"] not in w.pools:
+            continue  # read only to reach its queues
         out.append(
             Resource(
                 f"work_pool.{pool['name']}",
@@ -51,14 +168,15 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                 server_id=pool["id"],
             )
         )
+    for pool_name, queues in zip(queue_pools, queue_lists, strict=True):
         for q in queues:
-            if q["name"] == "default":
-                continue  # every pool has it; pipeform never manages it
+            if q["name"] == "default" or q["name"] not in w.queues[pool_name]:
+                continue  # every pool has `default`; pipeform never manages it
             out.append(
                 Resource(
-                    f"work_queue.{pool['name']}/{q['name']}",
+                    f"work_queue.{pool_name}/{q['name']}",
                     "work_queue",
-                    f"{pool['name']}/{q['name']}",
+                    f"{pool_name}/{q['name']}",
                     {
                         "description": q.get("description") or "",
                         "concurrency_limit": q.get("concurrency_limit"),
@@ -87,7 +205,6 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                 server_id=lim["id"],
             )
         )
-    inventory = read_inventory(variables, project, env)
     for var in variables:
         if var["name"].startswith(LOCK_PREFIX) or is_inventory_variable(var["name"]):
             continue  # pipeform's own bookkeeping, never managed or compared
@@ -100,14 +217,15 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                 server_id=var["id"],
             )
         )
-    flow_names = {f["id"]: f["name"] for f in flows}
     for dep in deployments:
-        flow_name = flow_names.get(dep["flow_id"], "?")
+        flow_name = flow_names.get(dep["flow_id"])
+        if flow_name is None or (flow_name, dep["name"]) not in w.deployments:
+            continue  # matched the chunk's name filters, but is another flow's deployment
         address = f"{flow_name}/{dep['name']}"
         out.append(
             Resource(f"deployment.{address}", "deployment", address, _deployment(dep, flow_name), server_id=dep["id"])
         )
-        for sched in dep.get("schedules") or []:
+        for sched in dep.get("schedules") or []:  # all of them: a schedule left out of the spec is deleted
             slug = sched.get("slug") or f"id-{sched['id']}"
             out.append(
                 Resource(
@@ -118,7 +236,35 @@ async def observe(api: ServerAPI, project: str, env: str | None) -> ActualState:
                     server_id=sched["id"],
                 )
             )
-    return ActualState(tuple(out), inventory)
+    return out
+
+
+async def _none() -> list[dict[str, Any]]:
+    return []
+
+
+async def observe(
+    api: ServerAPI, project: str, env: str | None, scope: Iterable[str], *, owned: bool = True
+) -> ActualState:
+    """The server's state of the objects at `scope` (addresses; a deployment comes with all
+    its schedules) and, with owned=True, of every object in the project's inventory too (so
+    an owned object that left the specs shows up for prune and drift). Nothing else is read:
+    a server's other objects, however many, cost nothing and can never be touched.
+
+    The inventory and the scope are read concurrently; owned objects outside the scope are
+    read in a second round (usually empty: what pipeform owns is mostly what the specs say)."""
+    wanted = _Wanted.of(scope)
+    name = inventory_name(project, env)
+    inventory_vars, resources = await asyncio.gather(
+        api.all("/variables/filter", {"variables": {"name": {"like_": name}}}), _read(api, wanted)
+    )
+    inventory = read_inventory(inventory_vars, project, env)
+    if owned:
+        extra = _Wanted.of(inventory).minus(wanted)
+        if not extra.empty():
+            have = {r.address for r in resources}
+            resources += [r for r in await _read(api, extra) if r.address not in have]
+    return ActualState(tuple(resources), inventory)
 
 
 def _deployment(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:

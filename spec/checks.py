@@ -10,6 +10,8 @@ from typing import Any
 
 from jinja2.exceptions import TemplateError
 
+from pipeform import diskcache
+
 from . import expressions as ex
 from .diagnostics import Diagnostic, Origin
 
@@ -430,7 +432,21 @@ def check_deployment(dep: Any, by_kind: dict[str, dict[str, Any]], locate: Locat
 def schedule_error(
     cron: str | None, interval: float | None, rrule: str | None, timezone: str | None, day_or: bool | None
 ) -> str | None:
-    """Validate with Prefect's own schedule classes (imported lazily: they pull in Prefect)."""
+    """Validate with Prefect's own schedule classes (imported lazily: they pull in Prefect,
+    about 1 s). A schedule found valid is remembered in pipeform's disk cache, so a project
+    whose schedules did not change loads without importing Prefect."""
+    key = (cron, interval, rrule, timezone, day_or, diskcache.versions("prefect", "pydantic", "tzdata"))
+    if diskcache.get("schedules", key) == "valid":
+        return None
+    error = _schedule_error(cron, interval, rrule, timezone, day_or)
+    if error is None:  # only successes: an error is reported again, with Prefect's message
+        diskcache.put("schedules", key, "valid")
+    return error
+
+
+def _schedule_error(
+    cron: str | None, interval: float | None, rrule: str | None, timezone: str | None, day_or: bool | None
+) -> str | None:
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
     from pydantic import ValidationError
 

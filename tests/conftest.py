@@ -26,6 +26,8 @@ os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "client-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # INFO run logs reach the API; tests read them
 os.environ["PIPEFORM_STATE_DIR"] = str(_SESSION_DIR / "state")
+# pipeform's disk cache (pipeform/diskcache.py) starts empty: tests never see a user's cache.
+os.environ["PIPEFORM_CACHE_DIR"] = str(_SESSION_DIR / "cache")
 # The session server's scheduler runs every 2 s (default 60) so tests see scheduled runs quickly.
 os.environ.setdefault("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "2")
 
