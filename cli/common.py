@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import IntEnum
@@ -45,3 +46,17 @@ def connect(state_dir: str | None = None) -> str:
 def die(message: str, code: int = Exit.FAILED) -> None:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
+
+
+def parse_params(pairs: list[str]) -> dict[str, object]:
+    """`--param KEY=VALUE` options: VALUE parsed as JSON when it is JSON, else kept as text."""
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            die(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params

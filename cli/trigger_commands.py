@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die
-
-
-def _parse_params(pairs: list[str]) -> dict[str, object]:
-    params: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            die(f"--param expects KEY=VALUE, got {pair!r}")
-        try:
-            params[key] = json.loads(raw)
-        except ValueError:
-            params[key] = raw
-    return params
+from pipeform.cli.common import Exit, connect, console, die, parse_params
 
 
 @app.command("trigger")
@@ -34,7 +19,7 @@ def trigger_cmd(
     """Run a deployment through its work pool; exits 1 unless the run completes."""
     if "/" not in deployment:
         die(f"deployment must be FLOW/DEPLOYMENT, got {deployment!r}")
-    params = _parse_params(param)
+    params = parse_params(param)
     connect(state_dir)
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound

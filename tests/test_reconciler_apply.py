@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
+from server_helpers import project_dir, server
 
 from pipeform.reconciler.api import ServerAPI
 from pipeform.reconciler.engine import apply_project, plan_project
@@ -21,17 +21,6 @@ from pipeform.spec import load_project_or_raise
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def project_dir(tmp_path: Path, body: str, name: str | None = None) -> tuple[Path, str]:
-    name = name or f"t{uuid.uuid4().hex[:10]}"
-    d = tmp_path / name
-    d.mkdir(exist_ok=True)
-    (d / "project.yaml").write_text(
-        f"apiVersion: pipeform/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{}}\n---\n"
-        + body.replace("NAME", name)
-    )
-    return d, name
 
 
 FLOW = """\
@@ -82,14 +71,8 @@ async def _plan(path: Path, **kw):
         return plan
 
 
-def api_get(method: str, path: str, body=None):
-    r = httpx.request(method, os.environ["PREFECT_API_URL"] + path, json=body, timeout=30)
-    r.raise_for_status()
-    return r.json() if r.content else None
-
-
 def deployment_by_name(flow: str, dep: str) -> dict:
-    return api_get("GET", f"/deployments/name/{flow}/{dep}")
+    return server("GET", f"/deployments/name/{flow}/{dep}")
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir()))
@@ -110,7 +93,7 @@ def test_noop_apply_writes_nothing_and_keeps_scheduled_runs(tmp_path):
     deadline = time.monotonic() + 30
     runs: list = []
     while time.monotonic() < deadline and not runs:  # guards the SQLAlchemy pin: the scheduler must work
-        runs = api_get("POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep["id"]]}}})
+        runs = server("POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep["id"]]}}})
         time.sleep(1)
     assert runs, "the scheduler created no runs"
     before = sorted(r["id"] for r in runs)
@@ -118,7 +101,7 @@ def test_noop_apply_writes_nothing_and_keeps_scheduled_runs(tmp_path):
     assert plan.pending == () and outcomes == ()
     assert counters.writes == 0
     after = sorted(
-        r["id"] for r in api_get("POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep["id"]]}}})
+        r["id"] for r in server("POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep["id"]]}}})
     )
     assert before == after
 
@@ -142,8 +125,8 @@ def test_schedule_change_in_place_keeps_id_and_pause(tmp_path):
 def test_prune_deletes_owned_only_and_refuses_empty(tmp_path):
     path, name = project_dir(tmp_path, FLOW + POOL + deployment("keep") + deployment("drop"))
     run(_apply(path))
-    flow = api_get("POST", "/flows/", {"name": f"{name}-flow"})
-    api_get("POST", "/deployments/", {"name": "by-hand", "flow_id": flow["id"]})
+    flow = server("POST", "/flows/", {"name": f"{name}-flow"})
+    server("POST", "/deployments/", {"name": "by-hand", "flow_id": flow["id"]})
     text = (path / "project.yaml").read_text()
     (path / "project.yaml").write_text(
         text[: text.index("---\napiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: drop}")]
@@ -152,7 +135,7 @@ def test_prune_deletes_owned_only_and_refuses_empty(tmp_path):
     assert plan.pending == ()  # without --prune nothing is deleted
     plan, outcomes, _ = run(_apply(path, prune=True))
     assert [(c.action, c.address) for c in plan.pending] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
-    names = {d["name"] for d in api_get("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})}
+    names = {d["name"] for d in server("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})}
     assert names == {"keep", "by-hand"}
     (path / "project.yaml").write_text(
         f"apiVersion: pipeform/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{}}\n"
@@ -166,13 +149,13 @@ def test_existing_object_needs_adopt(tmp_path):
     path, name = project_dir(
         tmp_path, "apiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME-var}\nspec: {value: 1}\n"
     )
-    api_get("POST", "/variables/", {"name": f"{name}-var", "value": 0})
+    server("POST", "/variables/", {"name": f"{name}-var", "value": 0})
     plan, outcomes, _ = run(_apply(path))
     assert outcomes is None and "--adopt" in plan.errors[0]
-    assert api_get("GET", f"/variables/name/{name}-var")["value"] == 0
+    assert server("GET", f"/variables/name/{name}-var")["value"] == 0
     plan, outcomes, _ = run(_apply(path, adopt=True))
     assert all(o.ok for o in outcomes)
-    assert api_get("GET", f"/variables/name/{name}-var")["value"] == 1
+    assert server("GET", f"/variables/name/{name}-var")["value"] == 1
     assert run(_plan(path)).pending == ()
 
 
@@ -213,11 +196,11 @@ def test_plan_exit_codes_and_saved_plan(tmp_path, cli):
     assert cli("plan", path, "--out", saved).exit_code == 0
     data = json.loads(saved.read_text())
     assert data["format_version"] == "1.0" and data["summary"]["create"] == 2
-    api_get("POST", "/variables/", {"name": f"{name}-unrelated", "value": 1})  # unrelated: the plan still holds
-    api_get("POST", "/work_pools/", {"name": f"{name}-pool", "type": "process"})  # the plan's object appears
+    server("POST", "/variables/", {"name": f"{name}-unrelated", "value": 1})  # unrelated: the plan still holds
+    server("POST", "/work_pools/", {"name": f"{name}-pool", "type": "process"})  # the plan's object appears
     stale = cli("apply", saved, "--auto-approve")
     assert stale.exit_code == 1 and "changed since this plan was made" in stale.output
-    httpx.delete(os.environ["PREFECT_API_URL"] + f"/work_pools/{name}-pool").raise_for_status()
+    server("DELETE", f"/work_pools/{name}-pool")
     applied = cli("apply", saved, "--auto-approve")  # the unrelated variable does not make it stale
     assert applied.exit_code == 0, applied.output
     assert cli("plan", path, "--detailed-exitcode").exit_code == 0
@@ -242,5 +225,84 @@ def test_concurrent_applies_serialize(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sum("Apply complete: 7 changed" in o for o in outs) == 1, outs
     assert sum("No changes" in o for o in outs) == 1, outs  # the second re-planned under the lock
-    deps = api_get("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})
+    deps = server("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})
     assert sorted(d["name"] for d in deps) == [f"d{i}" for i in range(6)]
+
+
+def test_observe_reads_only_what_the_project_can_own(tmp_path):
+    """observe filters by name on the server: look-alike objects nobody declared are never
+    read, planned or touched, while an owned deployment that left the specs still shows up
+    for prune and drift (it is in the inventory)."""
+    from pipeform.reconciler.engine import drift
+    from pipeform.reconciler.observe import observe
+
+    other_flow = "---\n" + FLOW.replace("NAME-flow", "NAME-flow2")
+    other_dep = deployment("other").replace("flow: NAME-flow", "flow: NAME-flow2")
+    var = "---\napiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME-var}\nspec: {value: 1}\n"
+    path, name = project_dir(
+        tmp_path, FLOW + other_flow + POOL + deployment("keep") + deployment("drop") + other_dep + var
+    )
+    run(_apply(path))
+    # Look-alikes made by hand: same flow, a deployment name the project uses under another
+    # flow (matches the server-side name filters of a chunk, not an address); similar names.
+    flow = server("POST", "/flows/", {"name": f"{name}-flow"})
+    lookalike = server("POST", "/deployments/", {"name": "other", "flow_id": flow["id"], "tags": ["hand"]})
+    server("POST", "/deployments/", {"name": "keep-copy", "flow_id": flow["id"]})
+    server("POST", "/variables/", {"name": f"{name}-var-copy", "value": 0})
+    server("POST", "/variables/", {"name": f"{name}_var", "value": 0})
+    text = (path / "project.yaml").read_text()
+    start = text.index("---\napiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: drop}")
+    end = text.index("---", start + 3)
+    (path / "project.yaml").write_text(text[:start] + text[end:])
+    project = load_project_or_raise([path])
+
+    async def observed():
+        async with ServerAPI.from_env() as api:
+            from pipeform.reconciler.desired import desired_state
+
+            state = await observe(api, project.name, project.env, [r.address for r in desired_state(project)])
+            return {r.address for r in state.resources}, await drift(api, project)
+
+    addresses, drifted = run(observed())
+    assert f"deployment.{name}-flow/drop" in addresses  # owned, left the specs: still read
+    assert f"deployment.{name}-flow/other" not in addresses
+    assert f"deployment.{name}-flow/keep-copy" not in addresses
+    assert not {f"variable.{name}-var-copy", f"variable.{name}_var"} & addresses
+    assert [(c.action, c.address) for c in drifted] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
+    assert run(_plan(path)).pending == ()  # without --prune: nothing
+    plan, outcomes, counters = run(_apply(path, prune=True))
+    assert [(c.action, c.address) for c in plan.pending] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
+    assert all(o.ok for o in outcomes)
+    assert not any(lookalike["id"] in w for w in counters.writes_by_path)
+    names = {d["name"] for d in server("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})}
+    assert names == {"keep", "other", "keep-copy"}
+    assert deployment_by_name(f"{name}-flow", "other")["tags"] == ["hand"]
+    assert server("GET", f"/variables/name/{name}-var-copy")["value"] == 0
+    assert server("GET", f"/variables/name/{name}_var")["value"] == 0
+
+
+def test_change_between_plan_and_lock_is_seen_under_the_lock(tmp_path):
+    """The plan is checked again under the lock (its objects and the inventory): an object
+    changed meanwhile makes apply plan again instead of applying the stale plan."""
+    from pipeform.reconciler.lock import acquire
+
+    var = "---\napiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME-var}\nspec: {value: VALUE}\n"
+    path, name = project_dir(tmp_path, POOL + var.replace("VALUE", "1"))
+    run(_apply(path))
+    (path / "project.yaml").write_text((path / "project.yaml").read_text().replace("value: 1", "value: 2"))
+    project = load_project_or_raise([path])
+
+    async def go():
+        async with ServerAPI.from_env() as holder, ServerAPI.from_env() as api:
+            lease = await acquire(holder, name)
+            task = asyncio.create_task(apply_project(api, project, confirm=lambda p: True, lock_timeout=60))
+            while not any("increment-with-lease" in w for w in api.counters.writes_by_path):
+                await asyncio.sleep(0.05)  # planned (one update), now waiting for the lock
+            await asyncio.to_thread(server, "PATCH", f"/variables/name/{name}-var", {"value": 2})
+            await lease.release()
+            plan, outcomes = await task
+            return plan, outcomes, api.counters
+
+    plan, outcomes, counters = run(go())
+    assert plan.pending == () and outcomes == ()
+    assert not any(w.startswith("PATCH /variables/name/" + f"{name}-var") for w in counters.writes_by_path)

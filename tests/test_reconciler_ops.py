@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from server_helpers import project_dir as shared_project_dir
+from server_helpers import server
 
 from pipeform.reconciler.api import ServerAPI
 from pipeform.reconciler.engine import apply_project
@@ -80,14 +82,7 @@ class Proxy:
 
 
 def project_dir(tmp_path: Path, body: str) -> tuple[Path, str]:
-    name = f"o{uuid.uuid4().hex[:10]}"
-    d = tmp_path / name
-    d.mkdir()
-    (d / "project.yaml").write_text(
-        f"apiVersion: pipeform/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{}}\n---\n"
-        + body.replace("NAME", name)
-    )
-    return d, name
+    return shared_project_dir(tmp_path, body, prefix="o")
 
 
 FLOW = """\
@@ -121,9 +116,7 @@ def pipeform(*args: object, url: str = UPSTREAM, **kw) -> subprocess.CompletedPr
 
 
 def api(method: str, path: str, body=None):
-    r = httpx.request(method, UPSTREAM + path, json=body, timeout=30)
-    r.raise_for_status()
-    return r.json() if r.content else None
+    return server(method, path, body, url=UPSTREAM)
 
 
 def flow_deployments(flow: str) -> list[dict]:
