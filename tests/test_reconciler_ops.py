@@ -31,9 +31,10 @@ UPSTREAM = os.environ["PREFECT_API_URL"]
 
 
 class Proxy:
-    """A real HTTP proxy in front of the real server: counts requests, can answer 503 first."""
+    """A real HTTP proxy in front of the real server: counts requests, can answer 503 first,
+    and can refuse for good (422) every request whose body contains `refuse`."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, fail_first: int = 0, refuse: bytes | None = None):
         self.requests: list[str] = []
         self.fail_left = fail_first
         outer = self
@@ -47,6 +48,14 @@ class Proxy:
                     self.send_response(503)
                     self.send_header("content-length", "0")
                     self.end_headers()
+                    return
+                if refuse and refuse in body and self.command != "GET" and not self.path.endswith("/filter"):
+                    detail = b'{"detail": "refused by the test proxy"}'
+                    self.send_response(422)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(detail)))
+                    self.end_headers()
+                    self.wfile.write(detail)
                     return
                 r = httpx.request(
                     self.command,
@@ -136,6 +145,29 @@ def test_transient_503s_are_retried(tmp_path):
     assert outcomes and all(o.ok for o in outcomes), outcomes
     assert counters.retries >= 5
     assert api("GET", f"/work_pools/{name}-pool")["type"] == "process"
+
+
+def test_one_failed_change_does_not_stop_the_others(tmp_path):
+    variables = "".join(
+        f"---\napiVersion: pipeform/v1\nkind: Variable\nmetadata: {{name: NAME-{v}}}\nspec: {{value: {v}}}\n"
+        for v in ("fine", "broken")
+    )
+    path, name = project_dir(tmp_path, FLOW + deployments(2) + variables)
+    with Proxy(refuse=f'"{name}-broken"'.encode()) as proxy:
+        result = pipeform("apply", path, "--auto-approve", url=proxy.url)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"variable.{name}-broken" in out and "refused by the test proxy" in out, out
+    assert "1 failed" in out, out
+    # everything independent of the refused variable reached the real server
+    assert api("GET", f"/variables/name/{name}-fine")["value"] == "fine"
+    assert sorted(d["name"] for d in flow_deployments(f"{name}-flow")) == ["d0", "d1"]
+    assert api("GET", f"/work_pools/{name}-pool")["type"] == "process"
+    # without the proxy, the next apply creates only what is missing, then nothing is left
+    rerun = pipeform("apply", path, "--auto-approve")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1 changed" in rerun.stdout, rerun.stdout
+    assert pipeform("plan", path, "--detailed-exitcode").returncode == 0
 
 
 def test_noop_apply_sends_no_write_request_at_all(tmp_path):
