@@ -199,11 +199,11 @@ def test_apply_killed_midway_converges_on_rerun(tmp_path):
     proc.wait()
     created = len(flow_deployments(f"{name}-flow"))
     assert 0 < created < 12, f"kill came too late or too early to test anything ({created} created)"
-    # the dead holder's lease is taken over at once (same host, pid gone), no 60 s wait
-    started = time.monotonic()
+    # The dead holder's lease (60 s, just renewed) is taken over at once (same host, pid
+    # gone): with --lock-timeout 30 the re-run could not get the lock any other way. (Not
+    # timed: on a loaded machine the apply itself may take longer than the lock wait.)
     rerun = pipeform("apply", path, "--auto-approve", "--lock-timeout", "30")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert time.monotonic() - started < 30
     deps = flow_deployments(f"{name}-flow")
     assert sorted(d["name"] for d in deps) == sorted(f"d{i}" for i in range(12))
     assert all([s["slug"] for s in d["schedules"]] == ["daily"] for d in deps)
