@@ -447,12 +447,19 @@ class Emitter:
             f = self.var[d]
             if self.ir.task(d).runs_in_flow:
                 continue
+            if self.ir.task(d).mapped:  # one entry per future: process pools cannot wait on a list
+                if self.ir.task(d).options.continue_on_failure:
+                    wait.append(f"*({self.use('prefect', 'allow_failure')}(x) for x in {f})")
+                else:
+                    wait.append(f"*{f}")
+                continue
             wait.append(
                 f"{self.use('prefect', 'allow_failure')}({f})" if self.ir.task(d).options.continue_on_failure else f
             )
         if node.mapped:
-            um = self.use("prefect", "unmapped")
-            kwargs = {k: [f"{um}(", v, ")"] for k, v in kwargs.items()}
+            if kwargs:
+                um = self.use("prefect", "unmapped")
+                kwargs = {k: [f"{um}(", v, ")"] for k, v in kwargs.items()}
             for k, v in node.mapped:
                 whole = _whole_result(v) if isinstance(v, str) else None
                 local = k if used is None else self.mapped_local(k)

@@ -162,10 +162,12 @@ def _start(node: TaskIR, ir: FlowIR, tasks: dict, subflows: dict, values: _Value
         return subflows[node.target](**kwargs)
     if node.action == "approval":
         return approve(node, {k: values.now(v) for k, v in node.inputs})
+    # One entry per future (a mapped upstream is a list of them): the process pool runner
+    # waits on each element of wait_for and cannot take a list.
     wait_for = [
         allow_failure(f) if ir.task(d).options.continue_on_failure else f
         for d in sorted(node.deps)
-        if _is_future(f := values.futures[d])
+        for f in _futures(values.futures[d])
     ]
     kwargs = _action_args(node, values, {k: values.argument(v) for k, v in node.inputs})
     task = tasks[node.name]

@@ -69,12 +69,12 @@ def task_runs(flow_run_id) -> list[tuple[str, str]]:
     return sorted((re.sub(r"-[0-9a-f]{3}$", "", r.name), r.state.name.replace("Cached", "Completed")) for r in runs)
 
 
-def same_behaviour(project, flow_name: str, tmp_path: Path, *param_sets: dict) -> list:
+def same_behaviour(project, flow_name: str, tmp_path: Path, *param_sets: dict, out: Path | None = None) -> list:
     """Run the compiled and the emitted flow on each parameter set; both must agree."""
     from pipeform.compiler import compile_flow
 
     compiled = compile_flow(project, flow_name)
-    emitted = emit_project(project, tmp_path / f"out-{uuid.uuid4().hex[:8]}")[flow_name]
+    emitted = emit_project(project, out or tmp_path / f"out-{uuid.uuid4().hex[:8]}")[flow_name]
     assert emitted.name == compiled.name
     assert emitted.parameters.model_dump(mode="json") == compiled.parameters.model_dump(mode="json")
     outcomes = []
@@ -370,6 +370,33 @@ def test_options_run_names_tags_retries_and_hooks(write, tmp_path):
 
 
 # -- refusals and the command -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_process_pool_with_an_order_dependency_on_a_mapped_task(write, tmp_path, monkeypatch):
+    """Both flows on a real process pool: task arguments and wait_for cross a process
+    boundary (a mapped upstream in wait_for is passed as its futures, one by one)."""
+    project = project_of(
+        write,
+        HEAD.format(name="on-procs")
+        + """\
+  task_runner: {type: process_pool, max_workers: 2}
+  parameters:
+    xs: {type: array, default: [1, 2, 3]}
+  tasks:
+    - {name: doubled, python: "pfx_tasks:double", map: {x: "$[ params.xs ]"}}
+    - {name: summed, python: "pfx_tasks:total", inputs: {values: "$[ tasks.doubled.result ]"}}
+    - {name: after, python: "pfx_tasks:add", inputs: {a: 1}, depends_on: [doubled]}
+    - {name: plus, python: "pfx_tasks:add", inputs: {a: "$[ tasks.summed.result + 1 ]"}}
+""",
+    )
+    out = tmp_path / "procs-out"
+    out.mkdir()
+    monkeypatch.syspath_prepend(str(out))  # the pool's processes import the emitted module too
+    ((state, result, runs),) = same_behaviour(project, "on-procs", tmp_path, {"xs": [1, 2, 3]}, out=out)
+    assert state.is_completed()
+    assert result == {"after": 1, "plus": 13}
+    assert [n for n, _ in runs].count("doubled") == 3
 
 
 def test_unsupported_expression_is_refused_with_a_location(write):
