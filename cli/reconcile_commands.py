@@ -198,7 +198,9 @@ def diff_cmd(
 def import_cmd(
     outdir: Path = typer.Argument(..., help="Folder to write the YAML specs into."),
     kind: list[str] = typer.Option(
-        [], "--kind", help="Only these kinds (repeatable): WorkPool, ConcurrencyLimit, Variable, Deployment."
+        [],
+        "--kind",
+        help="Only these kinds (repeatable): WorkPool, ConcurrencyLimit, Variable, Deployment, Automation.",
     ),
     name: str | None = typer.Option(None, "--name", help="Only the object of this name."),
     state_dir: str | None = STATE_DIR,
@@ -233,6 +235,7 @@ def _write_documents(outdir: Path, documents) -> list[Path]:
         "ConcurrencyLimit": "concurrency-limits.yaml",
         "Variable": "variables.yaml",
         "Deployment": "deployments.yaml",
+        "Automation": "automations.yaml",
     }
     outdir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -13,6 +13,7 @@ from typing import Any
 
 from .api import ApiError, ServerAPI, attempts
 from .inventory import write_inventory
+from .normalize import DEPLOYMENT_ACTIONS, action_deployments
 from .plan import ORDER, Action, Plan
 from .plan import ResourceChange as Change
 from .resources import MASK, scrub, secret_values
@@ -235,6 +236,58 @@ class _Applier:
                 {k: v for k, v in body.items() if k in changed or k == "slug"},
             )
 
+    async def _automation(self, c: Change) -> None:
+        if c.action is Action.DELETE:
+            await self.api.request("DELETE", f"/automations/{c.server_id}", ok=(404,))
+            return
+        b = c.after
+        ids = dict(
+            zip(
+                sorted(action_deployments(b)),
+                await asyncio.gather(*(self._deployment_id(d) for d in sorted(action_deployments(b)))),
+                strict=True,
+            )
+        )
+        body = {
+            "name": c.name,
+            "description": b["description"],
+            "enabled": b["enabled"],
+            "tags": b["tags"],
+            "trigger": b["trigger"],
+            **{
+                k: [_server_action(a, ids) for a in b[k]]
+                for k in ("actions", "actions_on_trigger", "actions_on_resolve")
+            },
+        }
+        if c.action is Action.CREATE:
+            await self.api.request("POST", "/automations/", body)
+        else:  # PUT replaces the automation's fields in place: same id, so its history stays
+            await self.api.request("PUT", f"/automations/{c.server_id}", body)
+
+    async def _deployment_id(self, address: str) -> str:
+        """A deployment's id: created or seen by this plan, else read by FLOW/NAME."""
+        if address in self.deployment_ids:
+            return self.deployment_ids[address]
+        found = await self.api.request("GET", f"/deployments/name/{address}", ok=(404,))
+        if not found:
+            raise ValueError(f"deployment {address} does not exist on the server")
+        self.deployment_ids[address] = found["id"]
+        return found["id"]
+
+
+def _server_action(a: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    """A normalized action (deployment by FLOW/NAME) -> the server's form (by id)."""
+    if a["type"] not in DEPLOYMENT_ACTIONS:
+        return dict(a)
+    out: dict[str, Any] = {"type": a["type"], "source": a["source"]}
+    if a.get("deployment"):
+        out["deployment_id"] = ids[a["deployment"]]
+    if a["type"] == "run-deployment":
+        out.update(
+            parameters=a.get("parameters"), job_variables=a.get("job_variables"), schedule_after=a["schedule_after"]
+        )
+    return out
+
 
 def _schedule_body(c: Change) -> dict[str, Any]:
     b = c.after
@@ -275,6 +328,8 @@ async def apply_plan(
     async def one(c: Change, failed: frozenset[str]) -> Outcome:
         if c.kind == "schedule" and c.name.rsplit("/", 1)[0] in failed:
             o = Outcome(c.address, c.action, False, "its deployment failed")
+        elif c.kind == "automation" and c.after and action_deployments(c.after) & failed:
+            o = Outcome(c.address, c.action, False, "a deployment it references failed")
         else:
             o = await applier.run(c)
         if progress:

@@ -14,11 +14,12 @@ from typing import Any
 
 from pipeform import diskcache
 from pipeform.compiler import entrypoint_for, parameter_schema
+from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.models.deployment import ConcurrencySpec
 from pipeform.spec.project import Project
 
 from .inventory import owner_tag
-from .normalize import deployment_body, schedule_body
+from .normalize import automation_action, automation_body, deployment_body, schedule_body
 from .resources import Resource, canonical
 
 
@@ -168,11 +169,11 @@ def desired_state(project: Project) -> list[Resource]:
     sha = git_sha(project.root)
     for name, doc in project.deployments.items():
         s = doc.spec
+        flow_name = deployment_flow_name(s)
         if s.flow:
             flow_doc = project.flows[s.flow]
-            flow_name, entrypoint, schema = s.flow, entrypoint_for(s.flow), parameter_schema(flow_doc)
+            entrypoint, schema = entrypoint_for(s.flow), parameter_schema(flow_doc)
         else:
-            flow_name = s.flow_name or s.entrypoint.rsplit(":", 1)[1]
             entrypoint, schema = s.entrypoint, _entrypoint_schema(project.root, s.entrypoint)
         jv: dict[str, Any] = {}
         sensitive: tuple[str, ...] = ()
@@ -227,7 +228,33 @@ def desired_state(project: Project) -> list[Resource]:
                     origin("Deployment", name),
                 )
             )
+    for name, doc in project.automations.items():
+        s = doc.spec
+
+        def actions(items: list[Any]) -> list[dict[str, Any]]:
+            return [
+                automation_action(a.model_dump(), _deployment_address(project, getattr(a, "deployment", None)))
+                for a in items
+            ]
+
+        body = automation_body(
+            description=s.description or doc.metadata.description,
+            enabled=s.enabled,
+            tags=[*s.tags, tag],
+            trigger={"type": "event", **s.trigger.model_dump()},
+            actions=actions(s.actions),
+            actions_on_trigger=actions(s.actions_on_trigger),
+            actions_on_resolve=actions(s.actions_on_resolve),
+        )
+        out.append(Resource(f"automation.{name}", "automation", name, body, origin("Automation", name)))
     return out
+
+
+def _deployment_address(project: Project, ref: str | None) -> str | None:
+    """An automation's deployment reference as FLOW/NAME (a bare name is a Deployment document)."""
+    if ref is None or "/" in ref:
+        return ref
+    return f"{deployment_flow_name(project.deployments[ref].spec)}/{ref}"
 
 
 def _deployment_hash(doc: Any) -> str:

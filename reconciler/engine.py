@@ -10,6 +10,7 @@ made in plan.py, every write in apply.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pipeform.spec.project import Project
@@ -34,6 +35,8 @@ async def _plan(
     plan = make_plan(
         desired, actual.resources, actual.inventory, project=project.name, env=project.env, server=api.url, **opts
     )
+    if actual.errors:
+        plan = replace(plan, errors=(*actual.errors, *plan.errors))
     return plan, actual
 
 
@@ -92,7 +95,7 @@ async def apply_project(
         touched = _touched(plan)
         now = await observe(api, project.name, project.env, touched, owned=False)
         inventory = now.inventory
-        if inventory != actual.inventory or _rows(now, touched) != _rows(actual, touched):
+        if now.errors or inventory != actual.inventory or _rows(now, touched) != _rows(actual, touched):
             plan, again = await _plan(api, project, desired, opts)  # changed meanwhile: plan again
             inventory = again.inventory
         if plan.errors:
@@ -124,6 +127,8 @@ async def apply_saved_plan(
     lease = await acquire(api, plan.project, lock_timeout)
     try:
         actual = await observe(api, plan.project, plan.env, plan.addresses, owned=False)
+        if actual.errors:
+            raise StaleError("; ".join(actual.errors))
         if fingerprint(actual.resources, plan.addresses) != plan.actual_fingerprint:
             raise StaleError("the server changed since this plan was made; run `pipeform plan` again")
         if not confirm(plan):

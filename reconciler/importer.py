@@ -3,7 +3,8 @@ pipeform for what it already has. Pure once the server's JSON is read (read_serv
 
 Left out, with a note: pipeform's own bookkeeping (inventory, locks), server-internal
 limits (tag:*, deployment:*), deployments made by pipeform from Flow documents (their
-specs exist already), and names the spec language does not accept.
+specs exist already), names the spec language does not accept, and automations whose
+trigger or actions it cannot express (compound/sequence triggers, block-based actions).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .lock import LOCK_PREFIX
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$")
 ENTRYPOINT = re.compile(r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
-IMPORTABLE = ("WorkPool", "ConcurrencyLimit", "Variable", "Deployment")
+IMPORTABLE = ("WorkPool", "ConcurrencyLimit", "Variable", "Deployment", "Automation")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ async def read_server(api: ServerAPI) -> dict[str, Any]:
         "variables": await api.all("/variables/filter"),
         "flows": {f["id"]: f["name"] for f in await api.all("/flows/filter")},
         "deployments": await api.all("/deployments/filter"),
+        "automations": await api.all("/automations/filter"),
     }
 
 
@@ -105,7 +107,72 @@ def to_documents(server: dict[str, Any], kinds: tuple[str, ...] = IMPORTABLE, na
                 skipped.append(f"Deployment {flow}/{dep['name']}: entrypoint {entrypoint!r} is not 'file.py:function'")
             continue
         add("Deployment", dep["name"], _deployment_spec(dep, flow), None)
+    names = {d["id"]: f"{server['flows'].get(d['flow_id'], '?')}/{d['name']}" for d in server["deployments"]}
+    for auto in server.get("automations", []):
+        if "Automation" not in kinds or (name and auto["name"] != name):
+            continue
+        spec, why = _automation_spec(auto, names)
+        if spec is None:
+            skipped.append(f"Automation {auto['name']!r}: {why}")
+            continue
+        add("Automation", auto["name"], spec)
     return Imported(tuple(docs), tuple(skipped))
+
+
+AUTOMATION_ACTIONS = {
+    "run-deployment": ("parameters", "job_variables", "schedule_after"),
+    "pause-deployment": (),
+    "resume-deployment": (),
+    "cancel-flow-run": (),
+    "suspend-flow-run": (),
+    "change-flow-run-state": ("state", "name", "message", "force"),
+}
+
+
+def _automation_spec(auto: dict[str, Any], names: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+    """An automation as an Automation spec, or (None, why) when the spec language cannot say it."""
+    t = auto.get("trigger") or {}
+    if t.get("type") != "event":
+        return None, f"trigger type {t.get('type')!r} is not supported (only event triggers)"
+    trigger = _compact(
+        {
+            "match": t.get("match") or {},
+            "match_related": t.get("match_related") or {},
+            "after": sorted(t.get("after") or []),
+            "expect": sorted(t.get("expect") or []),
+            "for_each": sorted(t.get("for_each") or []),
+            "posture": t.get("posture") or "Reactive",
+        }
+    )
+    if t.get("threshold", 1) != 1:
+        trigger["threshold"] = t["threshold"]
+    if t.get("within"):
+        trigger["within"] = t["within"]
+    lists: dict[str, list[dict[str, Any]]] = {}
+    for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        lists[key] = []
+        for a in auto.get(key) or []:
+            if a.get("type") not in AUTOMATION_ACTIONS:
+                return None, f"action type {a.get('type')!r} is not supported"
+            action: dict[str, Any] = {"type": a["type"]}
+            if a.get("deployment_id") and a.get("source", "selected") == "selected":
+                if a["deployment_id"] not in names:
+                    return None, f"action refers to a deployment that no longer exists ({a['deployment_id']})"
+                action["deployment"] = names[a["deployment_id"]]
+            action.update(_compact({k: a.get(k) for k in AUTOMATION_ACTIONS[a["type"]]}))
+            lists[key].append(action)
+    spec = {
+        "description": auto.get("description") or None,
+        "enabled": auto.get("enabled", True),
+        "tags": [t for t in auto.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)],
+        "trigger": trigger,
+        **lists,
+    }
+    out = _compact(spec)
+    if spec["enabled"] is False:
+        out["enabled"] = False
+    out.setdefault("actions", [])
+    return out, ""
 
 
 def _deployment_spec(dep: dict[str, Any], flow: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 The inventory of one project+env is a JSON list of addresses in Prefect variables named
 `pipeform-inventory-<project>[-<env>]` (chunked into `...--1`, `...--2` when longer than a
 variable may hold). Objects whose kind has tags also carry `pipeform:<project>`
-(deployments, variables), so people see in the UI who manages them. Only inventory
+(deployments, variables, automations), so people see in the UI who manages them. Only inventory
 members are ever updated without --adopt or deleted by --prune; a failed delete stays in
 the inventory and is retried by the next prune.
 """

@@ -126,3 +126,98 @@ def comparable(body: dict[str, Any], desired: dict[str, Any] | None = None) -> d
             sched["rrule"] = "\n".join(ln for ln in sched["rrule"].splitlines() if not ln.startswith("DTSTART"))
         out["schedule"] = sched
     return out
+
+
+# --- automations -------------------------------------------------------------------------
+
+DEPLOYMENT_ACTIONS = ("run-deployment", "pause-deployment", "resume-deployment")
+
+
+def automation_trigger(t: dict[str, Any]) -> dict[str, Any]:
+    """An event trigger with the server's defaults (sets as sorted lists, `within` in
+    seconds, 10 s for a Proactive trigger without one); other trigger types (compound,
+    sequence: made by hand) are kept as the server has them, without their ids."""
+    if t.get("type", "event") != "event":
+        return _without_ids(t)
+    posture = t.get("posture") or "Reactive"
+    within = _seconds(t.get("within")) or 0.0
+    if posture == "Proactive" and within == 0:
+        within = 10.0
+    return {
+        "type": "event",
+        "match": t.get("match") or {},
+        "match_related": t.get("match_related") or {},
+        "after": sorted(t.get("after") or []),
+        "expect": sorted(t.get("expect") or []),
+        "for_each": sorted(t.get("for_each") or []),
+        "posture": posture,
+        "threshold": t.get("threshold", 1),
+        "within": within,
+    }
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+def automation_action(a: dict[str, Any], deployment: str | None) -> dict[str, Any]:
+    """One action with the server's defaults; `deployment` is FLOW/NAME (desired: from the
+    spec; actual: the action's deployment_id mapped back), never an id."""
+    kind = a["type"]
+    if kind in DEPLOYMENT_ACTIONS:
+        out: dict[str, Any] = {
+            "type": kind,
+            "source": "selected" if deployment else "inferred",
+            "deployment": deployment,
+        }
+        if kind == "run-deployment":
+            out["parameters"] = a.get("parameters") or None
+            out["job_variables"] = a.get("job_variables") or None
+            out["schedule_after"] = _seconds(a.get("schedule_after")) or 0.0
+        return out
+    if kind == "change-flow-run-state":
+        return {
+            "type": kind,
+            "state": a.get("state"),
+            "name": a.get("name"),
+            "message": a.get("message"),
+            "force": bool(a.get("force")),
+        }
+    if kind in ("cancel-flow-run", "suspend-flow-run"):
+        return {"type": kind}
+    return dict(a)  # a type the spec language has no variant for (made by hand): compared as is
+
+
+def automation_body(
+    *,
+    description: str | None,
+    enabled: bool,
+    tags: list[str],
+    trigger: dict[str, Any],
+    actions: list[dict[str, Any]],
+    actions_on_trigger: list[dict[str, Any]],
+    actions_on_resolve: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "description": description or "",
+        "enabled": bool(enabled),
+        "tags": sorted(set(tags)),
+        "trigger": automation_trigger(trigger),
+        "actions": actions,
+        "actions_on_trigger": actions_on_trigger,
+        "actions_on_resolve": actions_on_resolve,
+    }
+
+
+def action_deployments(body: dict[str, Any]) -> set[str]:
+    """FLOW/NAME of every deployment an automation body's actions reference."""
+    return {
+        a["deployment"]
+        for key in ("actions", "actions_on_trigger", "actions_on_resolve")
+        for a in body.get(key) or []
+        if a.get("type") in DEPLOYMENT_ACTIONS and a.get("deployment")
+    }

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api import ApiError, ServerAPI
-from .inventory import inventory_name, is_inventory_variable, read_inventory
+from .inventory import inventory_name, is_inventory_variable, owner_tag, read_inventory
 from .lock import LOCK_PREFIX
-from .normalize import actual_schedule, deployment_body
+from .normalize import DEPLOYMENT_ACTIONS, actual_schedule, automation_action, automation_body, deployment_body
 from .resources import Resource
 
 INTERNAL_LIMIT_PREFIXES = ("tag:", "deployment:", LOCK_PREFIX)  # server-made or ours, never managed
@@ -22,6 +22,7 @@ INTERNAL_LIMIT_PREFIXES = ("tag:", "deployment:", LOCK_PREFIX)  # server-made or
 class ActualState:
     resources: tuple[Resource, ...]
     inventory: frozenset[str]  # addresses pipeform created for this project/env
+    errors: tuple[str, ...] = ()  # what observe cannot decide (two automations of an owned name)
 
     def by_address(self) -> dict[str, Resource]:
         return {r.address: r for r in self.resources}
@@ -41,6 +42,7 @@ class _Wanted:
     tag_limits: set[str] = field(default_factory=set)
     variables: set[str] = field(default_factory=set)
     deployments: set[tuple[str, str]] = field(default_factory=set)  # (flow, deployment)
+    automations: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, addresses: Iterable[str]) -> _Wanted:
@@ -62,11 +64,19 @@ class _Wanted:
                 dep = name if kind == "deployment" else name.rsplit("/", 1)[0]
                 flow, _, dep_name = dep.partition("/")
                 w.deployments.add((flow, dep_name))
+            elif kind == "automation":
+                w.automations.add(name)
         return w
 
     def empty(self) -> bool:
         return not (
-            self.pools or self.queues or self.global_limits or self.tag_limits or self.variables or self.deployments
+            self.pools
+            or self.queues
+            or self.global_limits
+            or self.tag_limits
+            or self.variables
+            or self.deployments
+            or self.automations
         )
 
     def minus(self, other: _Wanted) -> _Wanted:
@@ -77,6 +87,7 @@ class _Wanted:
             self.tag_limits - other.tag_limits,
             self.variables - other.variables,
             self.deployments - other.deployments,
+            self.automations - other.automations,
         )
 
 
@@ -138,15 +149,89 @@ async def _deployments(api: ServerAPI, wanted: set[tuple[str, str]]) -> tuple[di
     return {f["id"]: f["name"] for f in flows}, list(seen.values())
 
 
-async def _read(api: ServerAPI, w: _Wanted) -> list[Resource]:
-    pools, limits, tag_limits, variables, (flow_names, deployments) = await asyncio.gather(
+async def _automations(api: ServerAPI, names: set[str], owner: str, errors: list[str]) -> list[Resource]:
+    """Automations of these names. Names are not unique on the server: the one carrying the
+    project's owner tag is pipeform's (same-name automations made by hand are left out);
+    with none tagged, a single same-name one stands for the name (plan refuses to take it
+    over without --adopt); two tagged, or two untagged and none tagged, is an error rather
+    than a guess. Deployment ids in actions are mapped back to FLOW/NAME."""
+    if not names:
+        return []
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for auto in await _filtered(api, "/automations/filter", "automations", names):
+        by_name.setdefault(auto["name"], []).append(auto)
+    chosen: list[dict[str, Any]] = []
+    for name, found in sorted(by_name.items()):
+        if name not in names:
+            continue
+        tagged = [a for a in found if owner in (a.get("tags") or [])]
+        pick = tagged or found
+        if len(pick) > 1:
+            ids = ", ".join(sorted(a["id"] for a in pick))
+            which = f"carry the tag {owner!r}" if tagged else "exist and none is tagged as pipeform's"
+            errors.append(
+                f"automation.{name}: {len(pick)} automations named {name!r} {which} ({ids});"
+                " delete or rename the extra ones on the server"
+            )
+            continue
+        chosen.append(pick[0])
+    ids = {
+        a["deployment_id"]
+        for auto in chosen
+        for key in ("actions", "actions_on_trigger", "actions_on_resolve")
+        for a in auto.get(key) or []
+        if a.get("type") in DEPLOYMENT_ACTIONS and a.get("deployment_id")
+    }
+    names_by_id = await _deployment_names(api, ids)
+    out = []
+    for auto in chosen:
+
+        def actions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            result = []
+            for a in items or []:
+                dep_id = a.get("deployment_id") if a.get("source", "selected") == "selected" else None
+                dep = (names_by_id.get(dep_id) or f"<unknown deployment {dep_id}>") if dep_id else None
+                result.append(automation_action(a, dep))
+            return result
+
+        body = automation_body(
+            description=auto.get("description"),
+            enabled=auto.get("enabled", True),
+            tags=auto.get("tags") or [],
+            trigger=auto.get("trigger") or {},
+            actions=actions(auto.get("actions")),
+            actions_on_trigger=actions(auto.get("actions_on_trigger")),
+            actions_on_resolve=actions(auto.get("actions_on_resolve")),
+        )
+        out.append(Resource(f"automation.{auto['name']}", "automation", auto["name"], body, server_id=auto["id"]))
+    return out
+
+
+async def _deployment_names(api: ServerAPI, ids: set[str]) -> dict[str, str]:
+    """deployment id -> FLOW/NAME (deleted deployments are left out)."""
+    if not ids:
+        return {}
+    parts = await asyncio.gather(
+        *(api.all("/deployments/filter", {"deployments": {"id": {"any_": c}}}) for c in _chunks(ids))
+    )
+    deployments = [d for part in parts for d in part]
+    flow_ids = {d["flow_id"] for d in deployments}
+    flows = await asyncio.gather(*(api.all("/flows/filter", {"flows": {"id": {"any_": c}}}) for c in _chunks(flow_ids)))
+    flow_names = {f["id"]: f["name"] for part in flows for f in part}
+    return {d["id"]: f"{flow_names.get(d['flow_id'], '?')}/{d['name']}" for d in deployments}
+
+
+async def _read(api: ServerAPI, w: _Wanted, owner: str = "", errors: list[str] | None = None) -> list[Resource]:
+    errors = [] if errors is None else errors
+    pools, limits, tag_limits, variables, (flow_names, deployments), automations = await asyncio.gather(
         _filtered(api, "/work_pools/filter", "work_pools", w.pools | set(w.queues)) if w.pools or w.queues else _none(),
         _limits(api, w.global_limits, "/v2/concurrency_limits/{}", "/v2/concurrency_limits/filter", "name"),
         _limits(api, w.tag_limits, "/concurrency_limits/tag/{}", "/concurrency_limits/filter", "tag"),
         _filtered(api, "/variables/filter", "variables", w.variables) if w.variables else _none(),
         _deployments(api, w.deployments),
+        _automations(api, w.automations, owner, errors),
     )
-    out: list[Resource] = []
+    out: list[Resource] = list(automations)
     existing = {p["name"] for p in pools}
     queue_pools = sorted(p for p in w.queues if p in existing)
     queue_lists = await asyncio.gather(*(_queues(api, p, w.queues[p]) for p in queue_pools))
@@ -255,16 +340,22 @@ async def observe(
     read in a second round (usually empty: what pipeform owns is mostly what the specs say)."""
     wanted = _Wanted.of(scope)
     name = inventory_name(project, env)
+    owner, errors = owner_tag(project), []
     inventory_vars, resources = await asyncio.gather(
-        api.all("/variables/filter", {"variables": {"name": {"like_": name}}}), _read(api, wanted)
+        api.all("/variables/filter", {"variables": {"name": {"like_": name}}}), _read(api, wanted, owner, errors)
     )
     inventory = read_inventory(inventory_vars, project, env)
     if owned:
         extra = _Wanted.of(inventory).minus(wanted)
         if not extra.empty():
             have = {r.address for r in resources}
-            resources += [r for r in await _read(api, extra) if r.address not in have]
-    return ActualState(tuple(resources), inventory)
+            resources += [r for r in await _read(api, extra, owner, errors) if r.address not in have]
+    # An owned automation name whose only automation lacks the owner tag: pipeform's was
+    # deleted and someone made another by hand. Not ours to update or prune: ours is missing.
+    resources = [
+        r for r in resources if not (r.kind == "automation" and r.address in inventory and owner not in r.body["tags"])
+    ]
+    return ActualState(tuple(resources), inventory, tuple(errors))
 
 
 def _deployment(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:

@@ -153,6 +153,7 @@ ORDER = {
     "variable": 2,
     "deployment": 3,
     "schedule": 4,
+    "automation": 5,  # after the deployments its actions reference (deleted before them)
 }
 REPLACE_ON = {"work_pool": ("type",)}  # immutable on the server
 

@@ -3,7 +3,7 @@
 
 Addresses are `<kind>.<name>`: work_pool.default, work_queue.default/critical,
 global_limit.warehouse, tag_limit.db, variable.bucket, deployment.<flow>/<deployment>,
-schedule.<flow>/<deployment>/<slug>.
+schedule.<flow>/<deployment>/<slug>, automation.<name>.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MASK = "(sensitive)"
-KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule")
+KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule", "automation")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,9 @@ def check_all(docs: list[Any], locate: Locate, invalid: set[tuple[str, str]] = f
     for dep in by_kind.get("Deployment", {}).values():
         if not isinstance(dep, Invalid):
             out.extend(check_deployment(dep, by_kind, locate))
+    for auto in by_kind.get("Automation", {}).values():
+        if not isinstance(auto, Invalid):
+            out.extend(check_automation(auto, by_kind, locate))
     return out
 
 
@@ -425,6 +428,45 @@ def check_deployment(dep: Any, by_kind: dict[str, dict[str, Any]], locate: Locat
                     f"required parameter {pname!r} of flow {flow.metadata.name!r} has no value in the deployment",
                     at("parameters"),
                     severity="warning" if not spec.schedules else "error",
+                )
+
+
+# --- automations -----------------------------------------------------------------------
+
+
+def deployment_flow_name(spec: Any) -> str:
+    """The Prefect flow name of a Deployment document's spec (its address is FLOW/NAME)."""
+    if spec.flow:
+        return spec.flow
+    return spec.flow_name or spec.entrypoint.rsplit(":", 1)[1]
+
+
+def check_automation(auto: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:
+    """Deployment references of actions: a bare name must be a Deployment document; a
+    'FLOW/NAME' not declared here must already exist on the server (a warning)."""
+    name, spec = auto.metadata.name, auto.spec
+    deployments = by_kind.get("Deployment", {})
+    addresses = {f"{deployment_flow_name(d.spec)}/{n}" for n, d in deployments.items() if not isinstance(d, Invalid)}
+    for field in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        for i, action in enumerate(getattr(spec, field)):
+            ref = getattr(action, "deployment", None)
+            if ref is None:
+                continue
+            where = locate("Automation", name, ("spec", field, i, "deployment"))
+            if "/" not in ref and ref not in deployments:
+                yield Diagnostic(
+                    "ref.unknown-deployment",
+                    f"{ref!r} is not a Deployment document (use 'flow/deployment' for one that only exists on the server)",
+                    where,
+                    hint=hint(ref, deployments),
+                )
+            elif "/" in ref and ref not in addresses and not any(isinstance(d, Invalid) for d in deployments.values()):
+                yield Diagnostic(
+                    "ref.unknown-deployment",
+                    f"deployment {ref!r} is not declared here; it must already exist on the server",
+                    where,
+                    severity="warning",
+                    hint=hint(ref, addresses),
                 )
 
 

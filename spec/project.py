@@ -65,6 +65,10 @@ class Project:
     def environments(self) -> dict[str, Any]:
         return self.of_kind("Environment")
 
+    @property
+    def automations(self) -> dict[str, Any]:
+        return self.of_kind("Automation")
+
     def origin(self, kind: str, name: str, path: Path_ = (), key: bool = False) -> Origin | None:
         """Where a document (or, with `path`, a value inside it such as ("spec", "tasks", 2);
         with key=True, the key naming it) was written."""

@@ -162,6 +162,7 @@ def _fast(api_version: str):
             return namespace[name]
         except Exception:  # a damaged entry: build it again
             pass
+    schema = copy.deepcopy(schema)  # fastjsonschema rewrites `$ref`s in place: keep the shared schema intact
     name = RefResolver.from_schema(schema, store={}).get_scope_name()
     code = fastjsonschema.compile_to_code(schema, use_default=False)  # never write into the data
     code = compile(code, "<pipeform schema>", "exec")
@@ -219,6 +220,25 @@ def _expand(error: ValidationError) -> list[ValidationError]:
     for e in error.context:
         branches.setdefault(e.relative_schema_path[0], []).append(e)
     options = error.validator_value
+    disc = error.schema.get("discriminator") if isinstance(error.schema, dict) else None
+    if disc and isinstance(error.instance, dict):  # a typed variant (Automation actions): its `type` picks the branch
+        prop, mapping = disc["propertyName"], disc.get("mapping", {})
+        target = mapping.get(error.instance.get(prop)) if isinstance(error.instance.get(prop), str) else None
+        if target is None:
+            missing = prop not in error.instance
+            return [
+                ValidationError(
+                    f"{prop!r} is a required property" if missing else "not a known variant",
+                    validator="required" if missing else "enum",
+                    validator_value=[prop] if missing else sorted(mapping),
+                    instance=error.instance if missing else error.instance.get(prop),
+                    path=list(error.absolute_path) if missing else [*error.absolute_path, prop],
+                    schema=error.schema,
+                )
+            ]
+        index = next((i for i, o in enumerate(options) if o.get("$ref") == target), None)
+        if index is not None:
+            return [x for e in branches.get(index, []) for x in _expand(e)] or [error]
     candidates = []
     for index, errs in sorted(branches.items()):
         if options[index].get("$ref", "").endswith(TEMPLATE_DEF):

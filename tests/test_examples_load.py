@@ -74,7 +74,16 @@ def test_etl_shows_what_it_promises():
 def test_all_kinds_has_every_kind_and_every_deployment_field():
     project = load("all-kinds")
     kinds = {d.kind for d in project.documents}
-    assert kinds == {"Project", "Flow", "Deployment", "WorkPool", "ConcurrencyLimit", "Variable", "Environment"}
+    assert kinds == {
+        "Project",
+        "Flow",
+        "Deployment",
+        "WorkPool",
+        "ConcurrencyLimit",
+        "Variable",
+        "Environment",
+        "Automation",
+    }
     task_kinds = {
         kind
         for flow in project.flows.values()

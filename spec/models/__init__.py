@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter
 
+from .automation import AutomationDocument
 from .deployment import DeploymentDocument
 from .flow import FlowDocument
 from .project import ProjectDocument
@@ -21,6 +22,7 @@ KINDS: dict[str, type] = {
     "ConcurrencyLimit": ConcurrencyLimitDocument,
     "Variable": VariableDocument,
     "Environment": EnvironmentDocument,
+    "Automation": AutomationDocument,
 }
 
 Document = Annotated[
@@ -30,7 +32,8 @@ Document = Annotated[
     | WorkPoolDocument
     | ConcurrencyLimitDocument
     | VariableDocument
-    | EnvironmentDocument,
+    | EnvironmentDocument
+    | AutomationDocument,
     Field(discriminator="kind"),
 ]
 DOCUMENT_ADAPTER: TypeAdapter[Document] = TypeAdapter(Document)

@@ -1,0 +1,161 @@
+"""The Automation kind: a Prefect automation (an event trigger and typed actions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from .common import Metadata, Strict, Tags
+
+DEPLOYMENT_REF = Field(
+    default=None,
+    description=(
+        "The deployment acted on: a Deployment document's name, or 'FLOW/NAME' (which may also name a"
+        " deployment that only exists on the server). Omitted: the deployment of the triggering event."
+    ),
+    examples=["nightly-etl-prod", "legacy-report/legacy-report-daily"],
+)
+ResourceLabels = dict[str, str | list[str]]
+
+
+class EventTrigger(Strict):
+    """Fires on the presence (Reactive) or absence (Proactive) of events."""
+
+    match: ResourceLabels = Field(
+        default_factory=dict,
+        description="Labels the event's resource must have; a value may be a list and may end with '*'.",
+        examples=[{"prefect.resource.id": "prefect.flow-run.*"}],
+    )
+    match_related: ResourceLabels | list[ResourceLabels] = Field(
+        default_factory=dict,
+        description="Labels one of the event's related resources must have (a list: each must match one).",
+        examples=[{"prefect.resource.role": "deployment", "prefect.resource.name": "nightly-etl-prod"}],
+    )
+    after: list[str] = Field(
+        default_factory=list,
+        description="Events that must be seen first before this trigger counts events.",
+        examples=[["prefect.flow-run.Running"]],
+    )
+    expect: list[str] = Field(
+        default_factory=list,
+        description="Events this trigger counts (empty: any event); trailing '*' wildcards allowed.",
+        examples=[["prefect.flow-run.Failed", "prefect.flow-run.Crashed"]],
+    )
+    for_each: list[str] = Field(
+        default_factory=list,
+        description="Evaluate separately for each distinct value of these resource labels.",
+        examples=[["prefect.resource.id"]],
+    )
+    posture: Literal["Reactive", "Proactive"] = Field(
+        default="Reactive",
+        description="Reactive fires when the events happen; Proactive when they do not happen `within`.",
+    )
+    threshold: int = Field(
+        default=1, ge=1, description="Events needed to fire (Reactive) or expected (Proactive).", examples=[3]
+    )
+    within: float = Field(
+        default=0,
+        ge=0,
+        description="Window in seconds over which `threshold` events are counted (Proactive: at least 10; 0 means 10).",
+        examples=[300],
+    )
+
+    @model_validator(mode="after")
+    def _proactive_window(self) -> EventTrigger:
+        if self.posture == "Proactive" and 0 < self.within < 10:
+            raise ValueError("a Proactive trigger needs `within` of at least 10 seconds")
+        return self
+
+
+class RunDeploymentAction(Strict):
+    """Create a flow run of a deployment."""
+
+    type: Literal["run-deployment"] = Field(description="Action type.")
+    deployment: str | None = DEPLOYMENT_REF
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of the run (default: the deployment's).", examples=[{"n": 1}]
+    )
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="Job variables of the run (over the deployment's)."
+    )
+    schedule_after: float = Field(default=0, ge=0, description="Delay of the run, in seconds.", examples=[60])
+
+
+class PauseDeploymentAction(Strict):
+    """Pause a deployment's schedules."""
+
+    type: Literal["pause-deployment"] = Field(description="Action type.")
+    deployment: str | None = DEPLOYMENT_REF
+
+
+class ResumeDeploymentAction(Strict):
+    """Resume a deployment's schedules."""
+
+    type: Literal["resume-deployment"] = Field(description="Action type.")
+    deployment: str | None = DEPLOYMENT_REF
+
+
+class CancelFlowRunAction(Strict):
+    """Cancel the flow run of the triggering event."""
+
+    type: Literal["cancel-flow-run"] = Field(description="Action type.")
+
+
+class SuspendFlowRunAction(Strict):
+    """Suspend the flow run of the triggering event."""
+
+    type: Literal["suspend-flow-run"] = Field(description="Action type.")
+
+
+class ChangeFlowRunStateAction(Strict):
+    """Set the state of the flow run of the triggering event."""
+
+    type: Literal["change-flow-run-state"] = Field(description="Action type.")
+    state: Literal["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED"] = Field(
+        description="State type to set.", examples=["FAILED"]
+    )
+    name: str | None = Field(default=None, description="State name (default: from the type).", examples=["TimedOut"])
+    message: str | None = Field(default=None, description="State message.", examples=["Ran longer than an hour"])
+    force: bool = Field(default=False, description="Set the state even if orchestration rules refuse it.")
+
+
+AutomationAction = Annotated[
+    RunDeploymentAction
+    | PauseDeploymentAction
+    | ResumeDeploymentAction
+    | CancelFlowRunAction
+    | SuspendFlowRunAction
+    | ChangeFlowRunStateAction,
+    Field(discriminator="type"),
+]
+DEPLOYMENT_ACTIONS = ("run-deployment", "pause-deployment", "resume-deployment")
+
+
+class AutomationSpec(Strict):
+    """A Prefect automation: when the trigger fires, the actions run."""
+
+    description: str | None = Field(default=None, description="Shown in the Prefect UI.")
+    enabled: bool = Field(default=True, description="Disabled automations are not evaluated.")
+    tags: Tags = Field(default_factory=list)
+    trigger: EventTrigger = Field(description="The event trigger.")
+    actions: list[AutomationAction] = Field(
+        min_length=1,
+        description="What to do when the trigger fires.",
+        examples=[[{"type": "run-deployment", "deployment": "cleanup-prod", "parameters": {"full": True}}]],
+    )
+    actions_on_trigger: list[AutomationAction] = Field(
+        default_factory=list, description="What to do when the automation enters the triggered state."
+    )
+    actions_on_resolve: list[AutomationAction] = Field(
+        default_factory=list, description="What to do when the automation resolves (a Proactive trigger's events came)."
+    )
+
+
+class AutomationDocument(Strict):
+    """kind: Automation"""
+
+    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
+    kind: Literal["Automation"] = Field(description="Document kind.")
+    metadata: Metadata
+    spec: AutomationSpec
