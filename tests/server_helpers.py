@@ -4,6 +4,7 @@ answers it under load, and a test's own bookkeeping read must not fail the test)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -39,3 +40,31 @@ def server(method: str, path: str, body: Any = None, url: str | None = None) -> 
         time.sleep(0.5 * 2**attempt)
     r.raise_for_status()
     return r.json() if r.content else None
+
+
+def apply_specs(path: Path, **kw: Any) -> tuple[Any, Any, Any]:
+    """pipeform's apply of the specs at `path`, approved: (plan, outcomes, request counters)."""
+    from pipeform.reconciler.api import ServerAPI
+    from pipeform.reconciler.engine import apply_project
+    from pipeform.spec import load_project_or_raise
+
+    async def go() -> tuple[Any, Any, Any]:
+        async with ServerAPI.from_env() as api:
+            plan, outcomes = await apply_project(api, load_project_or_raise([path]), confirm=lambda p: True, **kw)
+            return plan, outcomes, api.counters
+
+    return asyncio.run(go())
+
+
+def plan_specs(path: Path, **kw: Any) -> Any:
+    """pipeform's plan of the specs at `path`."""
+    from pipeform.reconciler.api import ServerAPI
+    from pipeform.reconciler.engine import plan_project
+    from pipeform.spec import load_project_or_raise
+
+    async def go() -> Any:
+        async with ServerAPI.from_env() as api:
+            plan, _ = await plan_project(api, load_project_or_raise([path]), **kw)
+            return plan
+
+    return asyncio.run(go())

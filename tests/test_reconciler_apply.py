@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from server_helpers import project_dir, server
+from server_helpers import apply_specs, plan_specs, project_dir, server
 
 from pipeform.reconciler.api import ServerAPI
-from pipeform.reconciler.engine import apply_project, plan_project
+from pipeform.reconciler.engine import apply_project
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project_or_raise
 
@@ -53,24 +53,6 @@ spec:
 POOL = "---\napiVersion: pipeform/v1\nkind: WorkPool\nmetadata: {name: NAME-pool}\nspec: {type: process}\n"
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def _apply(path: Path, **kw):
-    project = load_project_or_raise([path])
-    async with ServerAPI.from_env() as api:
-        plan, outcomes = await apply_project(api, project, confirm=lambda p: True, **kw)
-        return plan, outcomes, api.counters
-
-
-async def _plan(path: Path, **kw):
-    project = load_project_or_raise([path])
-    async with ServerAPI.from_env() as api:
-        plan, _ = await plan_project(api, project, **kw)
-        return plan
-
-
 def deployment_by_name(flow: str, dep: str) -> dict:
     return server("GET", f"/deployments/name/{flow}/{dep}")
 
@@ -79,16 +61,16 @@ def deployment_by_name(flow: str, dep: str) -> dict:
 def test_every_example_applies_then_plans_empty(example):
     path = ROOT / "examples" / example
     os.environ.setdefault("PIPEFORM_EXAMPLE_SECRET", "example-secret")
-    plan, outcomes, _ = run(_apply(path))
+    plan, outcomes, _ = apply_specs(path)
     assert plan.errors == ()
     assert outcomes and all(o.ok for o in outcomes), [o for o in outcomes if not o.ok]
-    again = run(_plan(path))
+    again = plan_specs(path)
     assert again.pending == (), [(c.address, c.diffs) for c in again.pending]
 
 
 def test_noop_apply_writes_nothing_and_keeps_scheduled_runs(tmp_path):
     path, name = project_dir(tmp_path, FLOW + POOL + deployment("d", "    - {slug: every-hour, interval: 3600}\n"))
-    run(_apply(path))
+    apply_specs(path)
     dep = deployment_by_name(f"{name}-flow", "d")
     deadline = time.monotonic() + 30
     runs: list = []
@@ -97,7 +79,7 @@ def test_noop_apply_writes_nothing_and_keeps_scheduled_runs(tmp_path):
         time.sleep(1)
     assert runs, "the scheduler created no runs"
     before = sorted(r["id"] for r in runs)
-    plan, outcomes, counters = run(_apply(path))
+    plan, outcomes, counters = apply_specs(path)
     assert plan.pending == () and outcomes == ()
     assert counters.writes == 0
     after = sorted(
@@ -109,10 +91,10 @@ def test_noop_apply_writes_nothing_and_keeps_scheduled_runs(tmp_path):
 def test_schedule_change_in_place_keeps_id_and_pause(tmp_path):
     schedules = "    - {slug: a, cron: '0 3 * * *', active: false}\n    - {slug: b, interval: 7200}\n"
     path, name = project_dir(tmp_path, FLOW + POOL + deployment("d", schedules))
-    run(_apply(path))
+    apply_specs(path)
     before = {s["slug"]: s for s in deployment_by_name(f"{name}-flow", "d")["schedules"]}
     (path / "project.yaml").write_text((path / "project.yaml").read_text().replace("0 3 * * *", "0 4 * * *"))
-    plan, outcomes, counters = run(_apply(path))
+    plan, outcomes, counters = apply_specs(path)
     assert [c.address for c in plan.pending] == [f"schedule.{name}-flow/d/a"]
     assert all(o.ok for o in outcomes)
     after = {s["slug"]: s for s in deployment_by_name(f"{name}-flow", "d")["schedules"]}
@@ -124,23 +106,23 @@ def test_schedule_change_in_place_keeps_id_and_pause(tmp_path):
 
 def test_prune_deletes_owned_only_and_refuses_empty(tmp_path):
     path, name = project_dir(tmp_path, FLOW + POOL + deployment("keep") + deployment("drop"))
-    run(_apply(path))
+    apply_specs(path)
     flow = server("POST", "/flows/", {"name": f"{name}-flow"})
     server("POST", "/deployments/", {"name": "by-hand", "flow_id": flow["id"]})
     text = (path / "project.yaml").read_text()
     (path / "project.yaml").write_text(
         text[: text.index("---\napiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: drop}")]
     )
-    plan = run(_plan(path))
+    plan = plan_specs(path)
     assert plan.pending == ()  # without --prune nothing is deleted
-    plan, outcomes, _ = run(_apply(path, prune=True))
+    plan, outcomes, _ = apply_specs(path, prune=True)
     assert [(c.action, c.address) for c in plan.pending] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
     names = {d["name"] for d in server("POST", "/deployments/filter", {"flows": {"name": {"any_": [f"{name}-flow"]}}})}
     assert names == {"keep", "by-hand"}
     (path / "project.yaml").write_text(
         f"apiVersion: pipeform/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{}}\n"
     )
-    plan, outcomes, _ = run(_apply(path, prune=True))
+    plan, outcomes, _ = apply_specs(path, prune=True)
     assert outcomes is None and "refusing to prune all" in plan.errors[0]
     assert deployment_by_name(f"{name}-flow", "keep")
 
@@ -150,13 +132,13 @@ def test_existing_object_needs_adopt(tmp_path):
         tmp_path, "apiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME-var}\nspec: {value: 1}\n"
     )
     server("POST", "/variables/", {"name": f"{name}-var", "value": 0})
-    plan, outcomes, _ = run(_apply(path))
+    plan, outcomes, _ = apply_specs(path)
     assert outcomes is None and "--adopt" in plan.errors[0]
     assert server("GET", f"/variables/name/{name}-var")["value"] == 0
-    plan, outcomes, _ = run(_apply(path, adopt=True))
+    plan, outcomes, _ = apply_specs(path, adopt=True)
     assert all(o.ok for o in outcomes)
     assert server("GET", f"/variables/name/{name}-var")["value"] == 1
-    assert run(_plan(path)).pending == ()
+    assert plan_specs(path).pending == ()
 
 
 SECRET_ENV = """\
@@ -242,7 +224,7 @@ def test_observe_reads_only_what_the_project_can_own(tmp_path):
     path, name = project_dir(
         tmp_path, FLOW + other_flow + POOL + deployment("keep") + deployment("drop") + other_dep + var
     )
-    run(_apply(path))
+    apply_specs(path)
     # Look-alikes made by hand: same flow, a deployment name the project uses under another
     # flow (matches the server-side name filters of a chunk, not an address); similar names.
     flow = server("POST", "/flows/", {"name": f"{name}-flow"})
@@ -263,14 +245,14 @@ def test_observe_reads_only_what_the_project_can_own(tmp_path):
             state = await observe(api, project.name, project.env, [r.address for r in desired_state(project)])
             return {r.address for r in state.resources}, await drift(api, project)
 
-    addresses, drifted = run(observed())
+    addresses, drifted = asyncio.run(observed())
     assert f"deployment.{name}-flow/drop" in addresses  # owned, left the specs: still read
     assert f"deployment.{name}-flow/other" not in addresses
     assert f"deployment.{name}-flow/keep-copy" not in addresses
     assert not {f"variable.{name}-var-copy", f"variable.{name}_var"} & addresses
     assert [(c.action, c.address) for c in drifted] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
-    assert run(_plan(path)).pending == ()  # without --prune: nothing
-    plan, outcomes, counters = run(_apply(path, prune=True))
+    assert plan_specs(path).pending == ()  # without --prune: nothing
+    plan, outcomes, counters = apply_specs(path, prune=True)
     assert [(c.action, c.address) for c in plan.pending] == [(Action.DELETE, f"deployment.{name}-flow/drop")]
     assert all(o.ok for o in outcomes)
     assert not any(lookalike["id"] in w for w in counters.writes_by_path)
@@ -288,7 +270,7 @@ def test_change_between_plan_and_lock_is_seen_under_the_lock(tmp_path):
 
     var = "---\napiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME-var}\nspec: {value: VALUE}\n"
     path, name = project_dir(tmp_path, POOL + var.replace("VALUE", "1"))
-    run(_apply(path))
+    apply_specs(path)
     (path / "project.yaml").write_text((path / "project.yaml").read_text().replace("value: 1", "value: 2"))
     project = load_project_or_raise([path])
 
@@ -303,6 +285,6 @@ def test_change_between_plan_and_lock_is_seen_under_the_lock(tmp_path):
             plan, outcomes = await task
             return plan, outcomes, api.counters
 
-    plan, outcomes, counters = run(go())
+    plan, outcomes, counters = asyncio.run(go())
     assert plan.pending == () and outcomes == ()
     assert not any(w.startswith("PATCH /variables/name/" + f"{name}-var") for w in counters.writes_by_path)

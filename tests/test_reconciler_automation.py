@@ -3,14 +3,9 @@ deployment id resolved, empty second plan, in-place update, prune of the owned o
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
-from server_helpers import project_dir, server
+from server_helpers import apply_specs, plan_specs, project_dir, server
 
-from pipeform.reconciler.api import ServerAPI
-from pipeform.reconciler.engine import apply_project, plan_project
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project_or_raise
 
@@ -66,31 +61,13 @@ spec:
 """
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def _apply(path: Path, **kw):
-    project = load_project_or_raise([path])
-    async with ServerAPI.from_env() as api:
-        plan, outcomes = await apply_project(api, project, confirm=lambda p: True, **kw)
-        return plan, outcomes
-
-
-async def _plan(path: Path, **kw):
-    project = load_project_or_raise([path])
-    async with ServerAPI.from_env() as api:
-        plan, _ = await plan_project(api, project, **kw)
-        return plan
-
-
 def automations_named(name: str) -> list[dict]:
     return server("POST", "/automations/filter", {"automations": {"name": {"any_": [name]}}})
 
 
 def test_apply_update_in_place_and_prune_only_the_owned_one(tmp_path):
     d, name = project_dir(tmp_path, BASE + automation())
-    plan, outcomes = run(_apply(d))
+    plan, outcomes = apply_specs(d)[:2]
     assert all(o.ok for o in outcomes), outcomes
     assert plan.pending[-1].address == f"automation.{name}-on-failure"  # after the deployments it references
     [auto] = automations_named(f"{name}-on-failure")
@@ -100,19 +77,19 @@ def test_apply_update_in_place_and_prune_only_the_owned_one(tmp_path):
     assert auto["trigger"]["threshold"] == 1 and auto["trigger"]["within"] == 60
     assert f"pipeform:{name}" in auto["tags"]
 
-    again = run(_plan(d))
+    again = plan_specs(d)
     assert again.pending == () and not again.errors  # normalization complete: nothing to change
 
     # a threshold change is an in-place update: same automation id
     (d / "project.yaml").write_text((d / "project.yaml").read_text().replace("threshold: 1", "threshold: 3"))
-    plan = run(_plan(d))
+    plan = plan_specs(d)
     [change] = plan.pending
     assert change.action is Action.UPDATE and [f.path for f in change.diffs] == ["trigger.threshold"]
-    _, outcomes = run(_apply(d))
+    _, outcomes = apply_specs(d)[:2]
     assert all(o.ok for o in outcomes)
     [after] = automations_named(f"{name}-on-failure")
     assert after["id"] == auto["id"] and after["trigger"]["threshold"] == 3
-    assert run(_plan(d)).pending == ()
+    assert plan_specs(d).pending == ()
 
     # a hand-made automation with the same name: left alone by plan and by prune
     hand = server(
@@ -124,11 +101,11 @@ def test_apply_update_in_place_and_prune_only_the_owned_one(tmp_path):
             "actions": [{"type": "cancel-flow-run"}],
         },
     )
-    assert run(_plan(d)).pending == ()
+    assert plan_specs(d).pending == ()
     (d / "project.yaml").write_text(
         (d / "project.yaml").read_text().split("---\napiVersion: pipeform/v1\nkind: Automation")[0]
     )
-    plan, outcomes = run(_apply(d, prune=True))
+    plan, outcomes = apply_specs(d, prune=True)[:2]
     assert [(c.address, c.action) for c in plan.pending] == [(f"automation.{name}-on-failure", Action.DELETE)]
     assert all(o.ok for o in outcomes)
     assert [a["id"] for a in automations_named(f"{name}-on-failure")] == [hand["id"]]
@@ -143,35 +120,35 @@ def test_foreign_same_name_is_refused_and_two_owned_ones_are_an_error(tmp_path):
         "actions": [{"type": "cancel-flow-run"}],
     }
     foreign = server("POST", "/automations/", body)
-    plan = run(_plan(d))
+    plan = plan_specs(d)
     assert any("was not created by pipeform" in e for e in plan.errors)
     server("DELETE", f"/automations/{foreign['id']}")
 
-    _, outcomes = run(_apply(d))
+    _, outcomes = apply_specs(d)[:2]
     assert all(o.ok for o in outcomes)
     twin = server("POST", "/automations/", {**body, "tags": [f"pipeform:{name}"]})
-    plan = run(_plan(d))
+    plan = plan_specs(d)
     assert any("2 automations named" in e for e in plan.errors)
     server("DELETE", f"/automations/{twin['id']}")
-    assert run(_plan(d)).pending == ()
+    assert plan_specs(d).pending == ()
 
     # pipeform's automation deleted by hand and a same-name one made by hand: ours is created again
     [ours] = automations_named(f"{name}-on-failure")
     server("DELETE", f"/automations/{ours['id']}")
     hand = server("POST", "/automations/", body)
-    [change] = run(_plan(d)).pending
+    [change] = plan_specs(d).pending
     assert change.action is Action.CREATE
-    _, outcomes = run(_apply(d))
+    _, outcomes = apply_specs(d)[:2]
     assert all(o.ok for o in outcomes)
     found = {a["id"]: a for a in automations_named(f"{name}-on-failure")}
     assert len(found) == 2 and found[hand["id"]]["tags"] == []
-    assert run(_plan(d)).pending == ()
+    assert plan_specs(d).pending == ()
     server("DELETE", f"/automations/{hand['id']}")
 
 
 def test_import_writes_an_automation_spec_that_loads(tmp_path, cli):
     d, name = project_dir(tmp_path, BASE + automation(threshold=2))
-    _, outcomes = run(_apply(d))
+    _, outcomes = apply_specs(d)[:2]
     assert all(o.ok for o in outcomes)
     out = tmp_path / "imported"
     result = cli("import", out, "--kind", "Automation", "--name", f"{name}-on-failure")
@@ -185,4 +162,4 @@ def test_import_writes_an_automation_spec_that_loads(tmp_path, cli):
     spec = project.automations[f"{name}-on-failure"].spec
     assert spec.trigger.threshold == 2 and spec.trigger.within == 60
     assert [a.type for a in spec.actions] == ["run-deployment", "pause-deployment", "change-flow-run-state"]
-    assert run(_plan(d)).pending == ()  # the imported spec describes the server's automation exactly
+    assert plan_specs(d).pending == ()  # the imported spec describes the server's automation exactly
