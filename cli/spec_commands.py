@@ -16,6 +16,14 @@ def print_diagnostics(diagnostics, output: str = "human", documents: int | None 
     render_diagnostics(diagnostics, output, console if output != "human" or not diagnostics else err_console, documents)
 
 
+def print_skipped(paths: list[Path]) -> None:
+    """Files a folder walk left out (not pipeform documents, or .pipeformignore'd)."""
+    from pipeform.spec.load import discover_all
+
+    for f, why in discover_all(paths).skipped:
+        err_console.print(f"[dim]skipped {f}: {why}[/dim]")
+
+
 OUTPUT_HELP = "human, json or github (GitHub Actions annotations)."
 
 
@@ -29,9 +37,13 @@ def validate_cmd(
     check_imports: bool = typer.Option(
         False, "--check-imports", help="Also import every Python callable and check its signature."
     ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List the YAML files skipped in folders, and why."),
 ) -> None:
     """Check specs: YAML, JSON Schema, models, references, graph, schedules, parameters."""
     from pipeform.spec import load_project, split_projects
+
+    if verbose:
+        print_skipped(paths)
 
     if output not in ("human", "json", "github"):
         err_console.print(f"[red]error:[/red] --output must be human, json or github, not {output!r}")
