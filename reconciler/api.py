@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from pipeform.masking import scrub
+
 PAGE = 200  # the server refuses larger pages (422)
 RETRIES = 6
 GROW_AFTER = 10
@@ -26,9 +28,17 @@ attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("pip
 
 
 class ApiError(RuntimeError):
+    DETAIL_LIMIT = 300
+
     def __init__(self, method: str, path: str, status: int, detail: str):
-        super().__init__(f"{method} {path} -> HTTP {status}: {detail[:300]}")
+        super().__init__(f"{method} {path} -> HTTP {status}: {detail[: self.DETAIL_LIMIT]}")
         self.status = status
+        self.head = f"{method} {path} -> HTTP {status}: "
+        self.detail = detail  # in full: masked before it is cut (see scrubbed)
+
+    def scrubbed(self, secrets: list[str]) -> str:
+        """The message with every secret masked, then cut (never cut first)."""
+        return self.head + scrub(self.detail, secrets, self.DETAIL_LIMIT)
 
 
 @dataclass

@@ -73,7 +73,10 @@ class _Applier:
         except (ApiError, ValueError, KeyError) as exc:
             # the server may echo the request body (a 422 does): never let a secret through
             secrets = _secrets_of(change)
-            error = scrub(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc), secrets)
+            if isinstance(exc, ApiError):
+                error = exc.scrubbed(secrets)
+            else:
+                error = scrub(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc), secrets)
             return Outcome(change.address, change.action, False, error, sent[0])
 
     async def _work_pool(self, c: Change) -> None:

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-MASK = "(sensitive)"
+from pipeform import masking
+
+MASK = masking.MASK
 KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule", "automation")
 
 
@@ -87,7 +89,4 @@ def secret_values(body: dict[str, Any] | None, sensitive: tuple[str, ...]) -> li
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    for s in sorted(set(secrets), key=len, reverse=True):
-        if len(s) >= 3:
-            text = text.replace(s, MASK)
-    return text
+    return masking.scrub(text, secrets)  # every escaped and encoded form too

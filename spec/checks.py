@@ -12,6 +12,7 @@ from jinja2.exceptions import TemplateError
 
 from pipeform import diskcache
 
+from . import check_blocks
 from . import expressions as ex
 from .diagnostics import Diagnostic, Origin
 
@@ -54,6 +55,8 @@ def check_all(docs: list[Any], locate: Locate, invalid: set[tuple[str, str]] = f
     for auto in by_kind.get("Automation", {}).values():
         if not isinstance(auto, Invalid):
             out.extend(check_automation(auto, by_kind, locate))
+    out.extend(check_blocks.check_blocks(by_kind, locate))
+    out.extend(check_blocks.check_block_refs(by_kind, locate))
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from .automation import AutomationDocument
+from .block import BlockDocument
 from .deployment import DeploymentDocument
 from .flow import FlowDocument
 from .project import ProjectDocument
@@ -23,6 +24,7 @@ KINDS: dict[str, type] = {
     "Variable": VariableDocument,
     "Environment": EnvironmentDocument,
     "Automation": AutomationDocument,
+    "Block": BlockDocument,
 }
 
 Document = Annotated[
@@ -33,7 +35,8 @@ Document = Annotated[
     | ConcurrencyLimitDocument
     | VariableDocument
     | EnvironmentDocument
-    | AutomationDocument,
+    | AutomationDocument
+    | BlockDocument,
     Field(discriminator="kind"),
 ]
 DOCUMENT_ADAPTER: TypeAdapter[Document] = TypeAdapter(Document)

@@ -120,16 +120,136 @@ class ChangeFlowRunStateAction(Strict):
     force: bool = Field(default=False, description="Set the state even if orchestration rules refuse it.")
 
 
+class DeleteFlowRunAction(Strict):
+    """Delete the flow run of the triggering event."""
+
+    type: Literal["delete-flow-run"] = Field(description="Action type.")
+
+
+class ResumeFlowRunAction(Strict):
+    """Resume the paused or suspended flow run of the triggering event."""
+
+    type: Literal["resume-flow-run"] = Field(description="Action type.")
+
+
+class DoNothingAction(Strict):
+    """Do nothing (an automation kept only for its events and state)."""
+
+    type: Literal["do-nothing"] = Field(description="Action type.")
+
+
+BLOCK_REF = Field(
+    description=("The block used: a Block document's name, or 'TYPE/NAME' of a block that only exists on the server."),
+    examples=["slack-alerts", "slack-webhook/ops"],
+)
+
+
+class SendNotificationAction(Strict):
+    """Send a notification through a notification block (slack-webhook, custom-webhook, email, ...)."""
+
+    type: Literal["send-notification"] = Field(description="Action type.")
+    block: str = BLOCK_REF
+    subject: str = Field(
+        default="Prefect automated notification",
+        description="Subject: a Jinja template Prefect renders with the event ({{ flow_run.name }}, ...).",
+    )
+    body: str = Field(
+        description="Text of the notification: a Jinja template Prefect renders with the event.",
+        examples=["Flow run {{ flow_run.name }} entered {{ flow_run.state.name }}"],
+    )
+
+
+class CallWebhookAction(Strict):
+    """Call a `webhook` block with a templated payload."""
+
+    type: Literal["call-webhook"] = Field(description="Action type.")
+    block: str = BLOCK_REF
+    payload: str = Field(
+        default="", description="Body sent: a Jinja template Prefect renders with the event.", examples=['{"ok": 1}']
+    )
+
+
+WORK_POOL_REF = Field(
+    default=None,
+    description="A work pool's name (a WorkPool document or one on the server). Omitted: the triggering event's.",
+    examples=["k8s-prod"],
+)
+WORK_QUEUE_REF = Field(
+    default=None,
+    description="A work queue as 'POOL/QUEUE'. Omitted: the work queue of the triggering event.",
+    examples=["k8s-prod/critical"],
+)
+AUTOMATION_REF = Field(
+    default=None,
+    description="An automation's name (an Automation document or one on the server). Omitted: the triggering event's.",
+    examples=["page-on-failure"],
+)
+
+
+class PauseWorkPoolAction(Strict):
+    """Pause a work pool."""
+
+    type: Literal["pause-work-pool"] = Field(description="Action type.")
+    work_pool: str | None = WORK_POOL_REF
+
+
+class ResumeWorkPoolAction(Strict):
+    """Resume a work pool."""
+
+    type: Literal["resume-work-pool"] = Field(description="Action type.")
+    work_pool: str | None = WORK_POOL_REF
+
+
+class PauseWorkQueueAction(Strict):
+    """Pause a work queue."""
+
+    type: Literal["pause-work-queue"] = Field(description="Action type.")
+    work_queue: str | None = WORK_QUEUE_REF
+
+
+class ResumeWorkQueueAction(Strict):
+    """Resume a work queue."""
+
+    type: Literal["resume-work-queue"] = Field(description="Action type.")
+    work_queue: str | None = WORK_QUEUE_REF
+
+
+class PauseAutomationAction(Strict):
+    """Disable an automation."""
+
+    type: Literal["pause-automation"] = Field(description="Action type.")
+    automation: str | None = AUTOMATION_REF
+
+
+class ResumeAutomationAction(Strict):
+    """Enable an automation."""
+
+    type: Literal["resume-automation"] = Field(description="Action type.")
+    automation: str | None = AUTOMATION_REF
+
+
 AutomationAction = Annotated[
     RunDeploymentAction
     | PauseDeploymentAction
     | ResumeDeploymentAction
     | CancelFlowRunAction
     | SuspendFlowRunAction
-    | ChangeFlowRunStateAction,
+    | ChangeFlowRunStateAction
+    | DeleteFlowRunAction
+    | ResumeFlowRunAction
+    | DoNothingAction
+    | SendNotificationAction
+    | CallWebhookAction
+    | PauseWorkPoolAction
+    | ResumeWorkPoolAction
+    | PauseWorkQueueAction
+    | ResumeWorkQueueAction
+    | PauseAutomationAction
+    | ResumeAutomationAction,
     Field(discriminator="type"),
 ]
 DEPLOYMENT_ACTIONS = ("run-deployment", "pause-deployment", "resume-deployment")
+BLOCK_ACTIONS = ("send-notification", "call-webhook")
 
 
 class AutomationSpec(Strict):

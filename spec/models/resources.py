@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from .block import from_env_name
 from .common import Metadata, Name, Strict, Tags
 
 
@@ -67,9 +68,24 @@ class ConcurrencyLimitDocument(Strict):
 class VariableSpec(Strict):
     """A Prefect variable (JSON value, at most 5000 characters)."""
 
-    value: Any = Field(description="JSON value.", examples=["s3://bucket/path"])
+    value: Any = Field(
+        description="JSON value; with `sensitive`, also `{from_env: VAR}` (read from the applying machine).",
+        examples=["s3://bucket/path"],
+    )
     tags: Tags = Field(default_factory=list)
-    sensitive: bool = Field(default=False, description="Mask the value in plans and logs.")
+    sensitive: bool = Field(
+        default=False,
+        description=(
+            "A secret: stored as a Secret block of this name (dots and underscores become '-'), never as a"
+            " Prefect Variable (those are not encrypted); read it with $[ secrets.NAME ] or $[ variables.NAME ]."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _from_env_is_secret(self) -> VariableSpec:
+        if from_env_name(self.value) and not self.sensitive:
+            raise ValueError("a `from_env` value is a secret: set `sensitive: true` (it becomes a Secret block)")
+        return self
 
 
 class VariableDocument(Strict):
