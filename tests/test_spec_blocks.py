@@ -50,7 +50,7 @@ def test_valid_blocks_and_notification_actions(write):
     assert diags == []
     blocks = project.of_kind("Block")
     assert blocks["api-token"].spec.type == "secret"
-    assert [a.type for a in project.automations["a"].spec.actions][0] == "send-notification"
+    assert project.automations["a"].spec.actions[0].type == "send-notification"
 
 
 def test_block_data_is_checked_against_the_type_schema(write):
