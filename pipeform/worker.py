@@ -20,6 +20,9 @@ from pathlib import Path
 from . import server
 
 READY_TIMEOUT_S = 60.0
+# Where the repository holding the specs is checked out on this worker: pull steps of
+# deployments without `source` read it (`{{ $PIPEFORM_REPO_ROOT }}/<project folder>`).
+REPO_ROOT_ENV = "PIPEFORM_REPO_ROOT"
 
 
 class WorkerStartError(RuntimeError):
@@ -63,7 +66,19 @@ def worker_env(info: server.ServerInfo) -> dict[str, str]:
         env.setdefault("PREFECT_HOME", info.home)
     # Poll often so a triggered run starts within a couple of seconds (Prefect's default is 10 s).
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
+    env.setdefault(REPO_ROOT_ENV, repo_root(os.getcwd()))
     return env
+
+
+def repo_root(folder: str) -> str:
+    """The git repository containing `folder` (as checked out here), else the folder itself."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", folder, "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return folder
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else folder
 
 
 def run_worker(pool: str, info: server.ServerInfo, run_once: bool = False) -> int:

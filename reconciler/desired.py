@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from pipeform import diskcache
@@ -17,18 +18,48 @@ from pipeform.compiler import entrypoint_for, parameter_schema
 from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.models.deployment import ConcurrencySpec
 from pipeform.spec.project import Project
+from pipeform.worker import REPO_ROOT_ENV
 
 from .inventory import owner_tag
 from .normalize import automation_action, automation_body, deployment_body, schedule_body
 from .resources import Resource, canonical
 
+# Deployments without `source` point below $PIPEFORM_REPO_ROOT, set on the worker, so a new
+# checkout path on the applying machine (git-sync's `.worktrees/<sha>`, a CI workspace)
+# never rewrites them.
 
-def git_sha(root: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
+
+@dataclass(frozen=True)
+class GitInfo:
+    sha: str
+    prefix: str  # the project folder relative to the repository root ("" at the root)
+    dirty: bool  # uncommitted or untracked files under the project folder
+
+
+def git_info(root: str) -> GitInfo | None:
+    """HEAD, the project's place in its repository and whether its files differ from HEAD;
+    None outside a git repository."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD", "--show-prefix")
+    if head is None:
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    sha, _, prefix = head.partition("\n")
+    status = git("status", "--porcelain", "--", ".")
+    return GitInfo(sha.strip(), prefix.strip().rstrip("/"), status is None or bool(status.strip()))
+
+
+def version_suffix(info: GitInfo | None) -> str:
+    """`.git.<sha12>` (plus `.dirty` when the files differ from that commit)."""
+    if info is None:
+        return ""
+    return f".git.{info.sha[:12]}" + (".dirty" if info.dirty else "")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +101,7 @@ def _environment_job_variables(
     return jv, tuple(sensitive), sources
 
 
-def _pull_steps(project: Project, spec: Any) -> list[dict[str, Any]]:
+def _pull_steps(project: Project, spec: Any, git: GitInfo | None) -> list[dict[str, Any]]:
     if spec.pull is not None:
         return [dict(s) for s in spec.pull]
     src = spec.source
@@ -95,7 +126,12 @@ def _pull_steps(project: Project, spec: Any) -> list[dict[str, Any]]:
                 }
             )
         return steps
-    directory = src.directory.path if src is not None and src.directory is not None else project.root
+    if src is not None and src.directory is not None:
+        directory = src.directory.path
+    elif git is not None:  # resolved on the worker (Prefect templates `{{ $VAR }}` in pull steps)
+        directory = "{{ $" + REPO_ROOT_ENV + " }}" + (f"/{git.prefix}" if git.prefix else "")
+    else:
+        directory = project.root
     return [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}]
 
 
@@ -166,7 +202,7 @@ def desired_state(project: Project) -> list[Resource]:
                 ("value",) if s.sensitive else (),
             )
         )
-    sha = git_sha(project.root)
+    git = git_info(project.root)
     for name, doc in project.deployments.items():
         s = doc.spec
         flow_name = deployment_flow_name(s)
@@ -201,14 +237,14 @@ def desired_state(project: Project) -> list[Resource]:
             version=version,
             paused=s.paused,
             enforce_parameter_schema=s.enforce_parameter_schema,
-            pull_steps=_pull_steps(project, s),
+            pull_steps=_pull_steps(project, s, git),
             parameter_openapi_schema=schema,
             concurrency_limit=limit.limit if limit else None,
             collision_strategy=limit.collision_strategy if limit else None,
             grace_period_seconds=limit.grace_period_seconds if limit else None,
         )
-        if sha:
-            body["version_full"] = f"{version}.git.{sha[:12]}"  # sent when writing; never compared
+        if git:
+            body["version_full"] = version + version_suffix(git)  # sent when writing; never compared
         dep_address = f"{flow_name}/{name}"
         out.append(
             Resource(

@@ -62,6 +62,7 @@ class Plan:
     changes: tuple[ResourceChange, ...]
     actual_fingerprint: str  # hash of the observed state the plan was computed from
     errors: tuple[str, ...] = ()  # refusals (adoption without --adopt, prune to empty, ...)
+    orphans: tuple[str, ...] = ()  # owned, left the specs, kept because prune is off
 
     @property
     def pending(self) -> tuple[ResourceChange, ...]:
@@ -99,6 +100,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "server": plan.server,
         "actual_fingerprint": plan.actual_fingerprint,
         "errors": list(plan.errors),
+        "orphans": list(plan.orphans),
         "summary": plan.counts(),
         "changes": [
             {
@@ -141,7 +143,13 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         for c in data["changes"]
     )
     return Plan(
-        data["project"], data["env"], data["server"], changes, data["actual_fingerprint"], tuple(data.get("errors", ()))
+        data["project"],
+        data["env"],
+        data["server"],
+        changes,
+        data["actual_fingerprint"],
+        tuple(data.get("errors", ())),
+        tuple(data.get("orphans", ())),
     )
 
 
@@ -289,12 +297,16 @@ def make_plan(
                 reason="owned by pipeform, no longer in the specs",
             )
         )
-    if targets:
-        changes = [
-            c for c in changes if any(c.address == t or c.address.startswith(t.rstrip("/") + "/") for t in targets)
-        ]
+    deleted = {a.address for a in deletes}
+    orphans = sorted(a.address for a in owned_present if a.address not in wanted and a.address not in deleted)
+
+    def targeted(address: str) -> bool:
+        return not targets or any(address == t or address.startswith(t.rstrip("/") + "/") for t in targets)
+
+    changes = [c for c in changes if targeted(c.address)]
+    orphans = [a for a in orphans if targeted(a)]
     changes.sort(
         key=lambda c: (c.action is Action.DELETE, ORDER[c.kind] * (-1 if c.action is Action.DELETE else 1), c.address)
     )
     addresses = {c.address for c in changes}
-    return Plan(project, env, server, tuple(changes), fingerprint(actual, addresses), tuple(errors))
+    return Plan(project, env, server, tuple(changes), fingerprint(actual, addresses), tuple(errors), tuple(orphans))

@@ -54,6 +54,8 @@ def plan_text(plan: Plan) -> str:
     lines = []
     for c in plan.pending:
         lines += change_lines(c)
+    for a in plan.orphans:
+        lines.append(f"  [dim]  {escape(a)} # owned, no longer in the specs: would be deleted with --prune[/dim]")
     for e in plan.errors:
         lines.append(f"[red]error:[/red] {escape(e)}")
     n = plan.counts()
@@ -62,7 +64,8 @@ def plan_text(plan: Plan) -> str:
             f"Plan: {n['create']} to create, {n['update']} to update, {n['replace']} to replace, {n['delete']} to delete ({n['no-op']} unchanged)."
         )
     elif not plan.errors:
-        lines.append(f"[green]No changes.[/green] The server matches the specs ({n['no-op']} objects checked).")
+        kept = f"; {len(plan.orphans)} owned objects left the specs (kept without --prune)" if plan.orphans else ""
+        lines.append(f"[green]No changes.[/green] The server matches the specs ({n['no-op']} objects checked{kept}).")
     return "\n".join(lines)
 
 
@@ -89,5 +92,12 @@ def drift_text(changes: tuple[Change, ...]) -> str:
         lines.append(f"  [{color}]{mark} {escape(c.address)}[/{color}] [dim]# {DRIFT[c.action]}[/dim]")
         if c.action in (Action.UPDATE, Action.REPLACE):
             lines += change_lines(c)[1:]
-    lines.append(f"Drift: {len(changes)} owned objects differ from the specs; `pipeform apply` restores them.")
+    restore = sum(c.action is not Action.DELETE for c in changes)
+    gone = len(changes) - restore
+    what = []
+    if restore:
+        what.append(f"`pipeform apply` restores {restore}")
+    if gone:
+        what.append(f"`pipeform apply --prune` deletes the {gone} no longer in the specs")
+    lines.append(f"Drift: {len(changes)} owned objects differ from the specs; {' and '.join(what)}.")
     return "\n".join(lines)

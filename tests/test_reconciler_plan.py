@@ -152,7 +152,9 @@ def test_desired_state_of_an_example(monkeypatch):
     assert dep.body["entrypoint"].startswith("pipeform.compiler.loader:")
     assert f"pipeform:{project.name}" in dep.body["tags"]
     assert "+spec." in dep.body["version"]
-    assert dep.body["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": project.root}}]
+    # inside this repository: the folder relative to its root, resolved on the worker
+    directory = "{{ $PIPEFORM_REPO_ROOT }}/examples/quickstart"
+    assert dep.body["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}]
     assert any(r.kind == "schedule" for r in resources.values())
 
 
