@@ -21,7 +21,7 @@ def _project(paths: list[Path], env: str | None):
     from pipeform.cli.spec_commands import print_diagnostics
     from pipeform.spec import load_project
 
-    project, diagnostics = load_project(paths, env)
+    project, diagnostics = load_project(paths, env)  # never raises: internal.error at worst
     if project is None:
         print_diagnostics(diagnostics)  # nothing is sent to the server when a spec has an error
         raise typer.Exit(Exit.FAILED)

@@ -49,17 +49,23 @@ def validate_cmd(
         err_console.print(f"[red]error:[/red] --output must be human, json or github, not {output!r}")
         raise typer.Exit(Exit.FAILED)
     diagnostics, documents, ok = [], 0, True
-    for group in split_projects(paths):  # a folder of several projects: each on its own
-        project, found = load_project(group, env)
-        if project is not None and check_imports:
-            from pipeform.compiler.imports import check_imports as check
+    try:
+        for group in split_projects(paths):  # a folder of several projects: each on its own
+            project, found = load_project(group, env)
+            if project is not None and check_imports:
+                from pipeform.compiler.imports import check_imports as check
 
-            found = [*found, *check(project)]
-            if any(d.severity == "error" for d in found):
-                project = None
-        diagnostics.extend(found)
-        documents += len(project.documents) if project else 0
-        ok = ok and project is not None
+                found = [*found, *check(project)]
+                if any(d.severity == "error" for d in found):
+                    project = None
+            diagnostics.extend(found)
+            documents += len(project.documents) if project else 0
+            ok = ok and project is not None
+    except Exception as exc:  # last resort: a diagnostic in the chosen format, never a traceback
+        from pipeform.spec.api import internal_error
+
+        diagnostics.append(internal_error(str(paths[0]) if paths else ".", exc))
+        ok = False
     print_diagnostics(diagnostics, output, documents if ok else None)
     raise typer.Exit(Exit.OK if ok else Exit.FAILED)
 

@@ -26,8 +26,40 @@ from .project import Project
 def load_project(
     paths: Iterable[str | Path], env: str | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[Project | None, list[Diagnostic]]:
+    """Never raises for any input: a failure of pipeform itself is an `internal.error`
+    naming the file being processed (each cause found so far is fixed at its root)."""
     paths = [Path(p) for p in paths]
+    where = _Where(str(paths[0]) if paths else ".")
     diagnostics: list[Diagnostic] = []
+    try:
+        return _load_project(paths, env, environ, diagnostics, where)
+    except Exception as exc:  # the last-resort guard
+        return None, [*diagnostics, internal_error(where.file, exc)]
+
+
+def internal_error(file: str, exc: BaseException) -> Diagnostic:
+    return Diagnostic(
+        "internal.error",
+        f"pipeform failed on this file ({type(exc).__name__}: {str(exc)[:200]})",
+        Origin(file),
+        hint="this is a bug in pipeform: please report it with the file",
+    )
+
+
+class _Where:
+    """The file being processed, for the last-resort guard."""
+
+    def __init__(self, file: str):
+        self.file = file
+
+
+def _load_project(
+    paths: list[Path],
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    diagnostics: list[Diagnostic],
+    where: _Where,
+) -> tuple[Project | None, list[Diagnostic]]:
     sources: list[SourceDocument] = []
     for docs, problems in load(paths):
         sources.extend(docs)
@@ -36,6 +68,7 @@ def load_project(
     raw_ok: list[SourceDocument] = []
     invalid: set[tuple[str, str]] = set()
     for src in sources:
+        where.file = src.file
         if not isinstance(src.data, dict):
             diagnostics.append(
                 Diagnostic(
@@ -59,6 +92,7 @@ def load_project(
     if overlay:
         project_values.update(overlay.values)
     ctx = values.context(project_values, environ)
+    budget = values.Budget()
 
     documents: list[Any] = [settings] if settings else []
     located: dict[tuple[str, str], SourceDocument] = {}
@@ -67,7 +101,8 @@ def load_project(
     for src in raw_ok:
         if src is settings_src or src.data.get("kind") == "Project":
             continue
-        data, problems = values.substitute(src, ctx)
+        where.file = src.file
+        data, problems = values.substitute(src, ctx, budget)
         diagnostics.extend(problems)
         doc = None if problems else _model(src, data, diagnostics)
         if doc is None:
@@ -80,6 +115,7 @@ def load_project(
         src = located.get((kind, name))
         return src.locate(path, key=key) if src else Origin("?")
 
+    where.file = str(paths[0]) if paths else "."
     diagnostics.extend(checks.check_all(documents, locate, invalid))
     diagnostics = _with_source_lines(diagnostics, sources)
     if any(d.severity == "error" for d in diagnostics):

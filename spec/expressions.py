@@ -10,6 +10,11 @@ When a string is exactly one expression, the result keeps its type (an integer s
 integer); otherwise the results are interpolated into the string.
 
 Expressions are Jinja2 expressions evaluated in a sandboxed, immutable environment.
+Compile-time expressions come from files that may be untrusted (a pull request), so they
+run with limits (`limits.py`): every value they build is at most MAX_VALUE_SIZE
+characters or items (`value.too-large`), and they stop after a time budget
+(`expr.timeout`). Any other failure of an expression (`1/0`, `1 + 'a'`) is raised as
+ExpressionFailed, the author's mistake, never an internal error.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
-from jinja2.exceptions import TemplateError, UndefinedError
+from jinja2.environment import TemplateExpression
+from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import limits
+from .limits import Budget, ExpressionFailed, ExpressionLimit
 
 COMPILE_TIME = ("<<", ">>")
 RUN_TIME = ("$[", "]")
@@ -37,7 +47,14 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+class _LimitedEnvironment(limits.LimitedMixin, _Environment):
+    """For compile-time expressions: every operation that can build a large value or loop
+    checks the size of what it builds and the time budget (see limits.py)."""
+
+
 _ENV = _Environment(undefined=StrictUndefined, autoescape=False)
+_LIMITED = _LimitedEnvironment(undefined=StrictUndefined, autoescape=False)
+limits.guard_filters(_LIMITED)
 
 
 @dataclass(frozen=True)
@@ -114,9 +131,24 @@ def has_expressions(text: str, delims: tuple[str, str]) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def compile_expr(source: str):
+def compile_expr(source: str, limited: bool = False):
     """A callable(**context) for one expression. Raises TemplateSyntaxError."""
-    return _ENV.compile_expression(source, undefined_to_none=False)
+    if not limited:
+        return _ENV.compile_expression(source, undefined_to_none=False)
+    # As Environment.compile_expression, with `a ~ b` routed through a size check (Jinja
+    # compiles string concatenation to a plain join no sandbox hook sees).
+    parser = Parser(_LIMITED, source, state="variable")
+    try:
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
+    except RecursionError:
+        raise TemplateSyntaxError("expression nests too deeply", 1, None, None) from None
+    expr = limits.route_concat(expr)
+    expr.set_environment(_LIMITED)
+    body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+    template = _LIMITED.from_string(nodes.Template(body, lineno=1), globals=limits.GLOBALS)
+    return TemplateExpression(template, False)
 
 
 @lru_cache(maxsize=4096)
@@ -150,14 +182,37 @@ def references(source: str) -> tuple[tuple[str, ...], ...]:
     return tuple(found)
 
 
-def evaluate(parts: tuple[Part, ...], context: Mapping[str, Any]) -> Any:
-    """Evaluate a split string. One lone expression keeps its type; otherwise a string."""
+def evaluate(parts: tuple[Part, ...], context: Mapping[str, Any], budget: Budget | None = None) -> Any:
+    """Evaluate a split string. One lone expression keeps its type; otherwise a string.
+    With a budget (compile time), evaluation is limited in size and time."""
     if len(parts) == 1 and isinstance(parts[0], Expr):
-        return _checked(compile_expr(parts[0].source)(**context), parts[0])
+        return _checked(_run(parts[0], context, budget), parts[0])
     out = []
     for p in parts:
-        out.append(p if isinstance(p, str) else _to_text(_checked(compile_expr(p.source)(**context), p)))
-    return "".join(out)
+        out.append(p if isinstance(p, str) else _to_text(_checked(_run(p, context, budget), p)))
+    text = "".join(out)
+    if budget is not None:
+        limits.check_size(text)
+    return text
+
+
+def _run(expr: Expr, context: Mapping[str, Any], budget: Budget | None) -> Any:
+    if budget is None:
+        return compile_expr(expr.source)(**context)
+    fn = compile_expr(expr.source, True)
+    with budget.running():
+        try:
+            value = fn(**context)
+            limits.check_size(value)
+            return value
+        except (TemplateError, ExpressionLimit, ExpressionFailed):
+            raise
+        except RecursionError:
+            raise ExpressionFailed("the expression nests too deeply") from None
+        except MemoryError:
+            raise ExpressionLimit("value.too-large", "the expression needs too much memory") from None
+        except Exception as exc:  # 1/0, 1 + 'a', (10**400)|float: the expression is wrong, not pipeform
+            raise ExpressionFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 def _checked(value: Any, expr: Expr) -> Any:
@@ -173,11 +228,12 @@ def _to_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def render(text: str, delims: tuple[str, str], context: Mapping[str, Any]) -> Any:
-    """split + evaluate. Raises ExpressionSyntaxError or jinja2 TemplateError (including undefined)."""
+def render(text: str, delims: tuple[str, str], context: Mapping[str, Any], budget: Budget | None = None) -> Any:
+    """split + evaluate. Raises ExpressionSyntaxError or jinja2 TemplateError (including
+    undefined); with a budget also ExpressionLimit and ExpressionFailed."""
     if delims[0] not in text:
         return text
-    return evaluate(split(text, delims), context)
+    return evaluate(split(text, delims), context, budget)
 
 
 def walk_strings(value: Any, fn, path: tuple = ()):
@@ -194,7 +250,10 @@ def walk_strings(value: Any, fn, path: tuple = ()):
 __all__ = [
     "COMPILE_TIME",
     "RUN_TIME",
+    "Budget",
     "Expr",
+    "ExpressionFailed",
+    "ExpressionLimit",
     "ExpressionSyntaxError",
     "TemplateError",
     "compile_expr",

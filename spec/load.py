@@ -11,6 +11,7 @@ alias bombs.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,12 +26,17 @@ from .diagnostics import Diagnostic, Origin
 SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 1024 * 1024  # 1 MiB: larger spec files are refused (file.too-large)
 MAX_EXPANDED_NODES = 100_000  # per document, counting every alias expansion (yaml.alias-bomb)
+MAX_EXPANDED_CHARS = 2 * MAX_FILE_BYTES  # per document, scalar text with aliases expanded (yaml.alias-bomb)
+MAX_DEPTH = 100  # nesting levels per document (yaml.too-deep)
+MAX_PROJECT_BYTES = 16 * 1024 * 1024  # all the files of one project (project.too-large)
+MAX_PROJECT_DOCUMENTS = 10_000  # all the documents of one project (project.too-large)
 
 PathKey = tuple[str | int, ...]
 
 
 class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe loader with YAML 1.2 booleans, no timestamps, and duplicate keys refused."""
+    """Safe loader with YAML 1.2 booleans, no timestamps, duplicate keys refused, and every
+    constructor failure raised as a located ConstructorError (never a bare ValueError)."""
 
     yaml_implicit_resolvers = {
         first: [
@@ -38,19 +44,51 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
         ]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    # Only the tags of plain JSON-like data; !!binary, !!timestamp, !!set, !!omap, !!pairs
+    # would build bytes, datetimes, sets or pairs that no pipeform field takes.
+    yaml_constructors = {
+        tag: fn
+        for tag, fn in yaml.SafeLoader.yaml_constructors.items()
+        if tag is None or tag.rsplit(":", 1)[-1] in ("null", "bool", "int", "float", "str", "seq", "map")
+    }
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # `!!map 3`, `!!map [a]`
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a mapping, found a {node.id}", node.start_mark
+            )
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable key; SafeConstructor reports it
-                continue
-            if duplicate:
+            if not isinstance(key, str):  # JSON Schema, pydantic and Prefect all need string keys
+                raise _KeyType(key, key_node.start_mark)
+            if key in seen:
                 raise _DuplicateKey(key, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def _scalar(self, node: yaml.Node, build: Any, what: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(None, None, f"expected {what}, found a {node.id}", node.start_mark)
+        try:
+            return build(self, node)
+        except (ValueError, KeyError, IndexError, OverflowError) as exc:  # `!!int`, `!!float x`, 5,000 digits
+            detail = str(exc).split(";")[0] if isinstance(exc, ValueError) and "digits" in str(exc) else None
+            problem = f"{node.value[:40]!r} is not {what}" + (f" ({detail})" if detail else "")
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+    def construct_yaml_int(self, node: yaml.Node) -> int:
+        return self._scalar(node, yaml.SafeLoader.construct_yaml_int, "an integer")
+
+    def construct_yaml_float(self, node: yaml.Node) -> float:
+        return self._scalar(node, yaml.SafeLoader.construct_yaml_float, "a number")
+
+    def construct_yaml_bool(self, node: yaml.Node) -> bool:
+        return self._scalar(node, yaml.SafeLoader.construct_yaml_bool, "a boolean")
+
+
+for _tag in ("int", "float", "bool"):
+    _Loader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"] = getattr(_Loader, f"construct_yaml_{_tag}")
 
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
@@ -61,6 +99,10 @@ class _DuplicateKey(Exception):
     def __init__(self, key: Any, mark: Any):
         super().__init__(key)
         self.key, self.mark = key, mark
+
+
+class _KeyType(_DuplicateKey):
+    """A key that is not a string (`1: a`, `true: b`, `~: c`): quote it."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +158,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def _walk(node: yaml.Node, path: PathKey, key_pos: tuple[int, int], table: dict, depth: int) -> None:
-    if path in table or depth > 64:  # aliases revisit nodes; very deep trees are refused elsewhere
+    if path in table or depth > MAX_DEPTH:  # aliases revisit nodes; very deep trees are refused elsewhere
         return
     table[path] = (key_pos, _mark(node))
     if isinstance(node, yaml.MappingNode):
@@ -213,18 +255,87 @@ def discover_all(paths: Iterable[str | Path]) -> Discovery:
     return Discovery(files, problems, skipped)
 
 
-def _expanded_size(value: Any, memo: dict[int, int]) -> int:
-    """Node count with every alias expanded, computed over shared objects once (no blow-up)."""
-    if not isinstance(value, dict | list):
-        return 1
-    got = memo.get(id(value))
-    if got is not None:
-        return got
-    memo[id(value)] = 1  # guards cycles (recursive aliases)
-    children = value.values() if isinstance(value, dict) else value
-    size = 1 + sum(_expanded_size(v, memo) for v in children)
-    memo[id(value)] = size
-    return size
+@dataclass(frozen=True)
+class _Shape:
+    nodes: int  # with every alias expanded
+    chars: int  # scalar characters, with every alias expanded
+    height: int
+
+
+def _shape(root: yaml.Node, memo: dict[int, _Shape]) -> tuple[_Shape | None, yaml.Node | None]:
+    """Size of a composed document with its aliases expanded, computed over the node graph
+    once per node (linear, however many times a node is aliased). Iterative, so depth costs
+    no Python stack. A node that contains itself (`&R [*R]`) is returned as the culprit."""
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in memo and not done:
+            continue
+        kids = _children(node)
+        if not done:
+            if id(node) in on_path:
+                return None, node
+            on_path.add(id(node))
+            stack.append((node, True))
+            for kid in kids:
+                if id(kid) in on_path:
+                    return None, kid
+                if id(kid) not in memo:
+                    stack.append((kid, False))
+            continue
+        on_path.discard(id(node))
+        subs = [memo[id(k)] for k in kids]
+        chars = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        memo[id(node)] = _Shape(
+            1 + sum(x.nodes for x in subs),
+            chars + sum(x.chars for x in subs),
+            1 + max((x.height for x in subs), default=0),
+        )
+    return memo[id(root)], None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _too_deep_at(root: yaml.Node, memo: dict[int, _Shape]) -> yaml.Node:
+    """The first node past MAX_DEPTH on the deepest path: where the nesting goes too far."""
+    node, depth = root, 1
+    while depth <= MAX_DEPTH:
+        kids = _children(node)
+        if not kids:
+            break
+        node = max(kids, key=lambda k: memo[id(k)].height)
+        depth += 1
+    return node
+
+
+def _shape_problem(name: str, root: yaml.Node) -> Diagnostic | None:
+    memo: dict[int, _Shape] = {}
+    shape, cycle = _shape(root, memo)
+    if shape is None:
+        return Diagnostic(
+            "yaml.recursive-alias",
+            "an anchor is aliased inside itself, so the value would be infinite",
+            _origin(name, cycle.start_mark if cycle is not None else None),
+        )
+    if shape.nodes > MAX_EXPANDED_NODES or shape.chars > MAX_EXPANDED_CHARS:
+        what = f"{MAX_EXPANDED_NODES} nodes" if shape.nodes > MAX_EXPANDED_NODES else f"{MAX_EXPANDED_CHARS} characters"
+        return Diagnostic(
+            "yaml.alias-bomb", f"document expands to more than {what} through aliases", _origin(name, root.start_mark)
+        )
+    if shape.height > MAX_DEPTH:
+        return Diagnostic(
+            "yaml.too-deep",
+            f"document nests more than {MAX_DEPTH} levels deep",
+            _origin(name, _too_deep_at(root, memo).start_mark),
+        )
+    return None
 
 
 def _origin(name: str, mark: Any) -> Origin:
@@ -289,24 +400,28 @@ def parse_text(name: str, text: str) -> tuple[list[SourceDocument], list[Diagnos
         while loader.check_data():
             node = loader.get_node()
             start = node.start_mark.line + 1 if node is not None else 1
-            data = loader.construct_document(node) if node is not None else None
-            if data is not None:
-                if _expanded_size(data, {}) > MAX_EXPANDED_NODES:
-                    problems.append(
-                        Diagnostic(
-                            "yaml.alias-bomb",
-                            f"document expands to more than {MAX_EXPANDED_NODES} nodes through aliases",
-                            Origin(name, start, 1),
-                        )
-                    )
-                else:
+            problem = _shape_problem(name, node) if node is not None else None
+            if problem is not None:
+                problems.append(problem)
+            else:
+                data = loader.construct_document(node) if node is not None else None
+                if data is not None:
                     docs.append(SourceDocument(name, index, data, start, source))
             index += 1
+    except _KeyType as exc:
+        problems.append(
+            Diagnostic(
+                "yaml.key-type",
+                f"key {exc.key!r} is not a string",
+                _origin(name, exc.mark),
+                hint=f"quote it: '{exc.key}'" if exc.key is not None else "quote it",
+            )
+        )
     except _DuplicateKey as exc:
         problems.append(Diagnostic("yaml.duplicate-key", f"duplicate key {exc.key!r}", _origin(name, exc.mark)))
     except yaml.YAMLError as exc:
         problems.append(_yaml_problem(name, text, exc))
-    except RecursionError:
+    except RecursionError:  # the shape check bounds depth first; this is the last line of defence
         problems.append(Diagnostic("yaml.too-deep", "document nests too deeply", Origin(name, 1, 1)))
     finally:
         loader.dispose()
@@ -314,8 +429,32 @@ def parse_text(name: str, text: str) -> tuple[list[SourceDocument], list[Diagnos
 
 
 def load(paths: Iterable[str | Path]) -> Iterator[tuple[list[SourceDocument], list[Diagnostic]]]:
+    """Every file of a project, up to MAX_PROJECT_BYTES and MAX_PROJECT_DOCUMENTS in total
+    (the per-file limits alone would let 10,000 files of 1 MiB through)."""
     files, problems = discover(paths)
     if problems:
         yield [], problems
+    total_bytes = total_docs = 0
     for f in files:
-        yield read_file(f)
+        with contextlib.suppress(OSError):  # an unreadable file is reported by read_file
+            total_bytes += f.stat().st_size
+        if total_bytes > MAX_PROJECT_BYTES:
+            yield [], [_project_limit(f"{MAX_PROJECT_BYTES // (1024 * 1024)} MiB of YAML", Origin(str(f)))]
+            return
+        docs, problems = read_file(f)
+        total_docs += len(docs)
+        if total_docs > MAX_PROJECT_DOCUMENTS:
+            keep = len(docs) - (total_docs - MAX_PROJECT_DOCUMENTS)
+            where = Origin(str(f), docs[keep].start_line, 1)
+            yield docs[:keep], [*problems, _project_limit(f"{MAX_PROJECT_DOCUMENTS} documents", where)]
+            return
+        yield docs, problems
+
+
+def _project_limit(what: str, where: Origin) -> Diagnostic:
+    return Diagnostic(
+        "project.too-large",
+        f"the project holds more than {what}; files from here on are not read",
+        where,
+        hint="split it into several projects (a folder with its own Project document)",
+    )

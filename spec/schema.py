@@ -46,7 +46,9 @@ def generate() -> dict[str, Any]:
     }
     defs[TEMPLATE_DEF] = {
         "type": "string",
-        "pattern": "<<.*>>",
+        # A plain substring (linear to search): `<<.*>>` backtracks quadratically on a long
+        # run of `<<`. An unclosed `<<` is reported by the values step (value.syntax).
+        "pattern": "<<",
         "description": "A compile-time expression such as << values.replicas >>, resolved when pipeform loads the specs.",
     }
     kinds = list(KINDS)
@@ -178,7 +180,7 @@ def check(doc: SourceDocument) -> list[Diagnostic]:
     errors that name the kind."""
     data = doc.data
     api = data.get("apiVersion")
-    if api not in VERSIONS:
+    if not isinstance(api, str) or api not in VERSIONS:
         known = ", ".join(VERSIONS)
         hint = _did_you_mean(str(api), VERSIONS)
         return [
@@ -197,7 +199,7 @@ def check(doc: SourceDocument) -> list[Diagnostic]:
     envelope, per_kind = _validators(api)
     kind = data.get("kind")
     out = [d for e in envelope.iter_errors(data) for d in _diagnostics(doc, e, ())]
-    if kind in per_kind and isinstance(data.get("spec"), dict):
+    if isinstance(kind, str) and kind in per_kind and isinstance(data.get("spec"), dict):
         out.extend(d for e in per_kind[kind].iter_errors(data["spec"]) for d in _diagnostics(doc, e, ("spec",)))
     return sorted(out, key=lambda d: (d.origin.line, d.origin.column) if d.origin else (0, 0))
 

@@ -11,7 +11,10 @@ from jinja2.exceptions import TemplateError, UndefinedError
 
 from . import expressions as ex
 from .diagnostics import Diagnostic
+from .limits import Budget
 from .load import SourceDocument
+
+__all__ = ["Budget", "context", "substitute"]
 
 # Keys whose strings are never substituted: identity of the document.
 _SKIP_TOP = ("apiVersion", "kind")
@@ -21,14 +24,21 @@ def context(values: Mapping[str, Any], environ: Mapping[str, str] | None = None)
     return {"values": dict(values), "env": dict(os.environ if environ is None else environ)}
 
 
-def substitute(doc: SourceDocument, ctx: Mapping[str, Any]) -> tuple[Any, list[Diagnostic]]:
+def substitute(
+    doc: SourceDocument, ctx: Mapping[str, Any], budget: ex.Budget | None = None
+) -> tuple[Any, list[Diagnostic]]:
     problems: list[Diagnostic] = []
+    budget = budget if budget is not None else ex.Budget()
 
     def replace(text: str, path: tuple) -> Any:
         if "<<" not in text or (path and path[0] in _SKIP_TOP):
             return text
         try:
-            return ex.render(text, ex.COMPILE_TIME, ctx)
+            return ex.render(text, ex.COMPILE_TIME, ctx, budget)
+        except ex.ExpressionLimit as exc:
+            problems.append(Diagnostic(exc.code, f"{_name(text)}: {exc}", doc.locate(path)))
+        except ex.ExpressionFailed as exc:
+            problems.append(Diagnostic("value.invalid", f"{_name(text)} failed: {exc}", doc.locate(path)))
         except ex.ExpressionSyntaxError as exc:
             problems.append(Diagnostic("value.syntax", str(exc), doc.locate(path)))
         except UndefinedError as exc:
@@ -45,8 +55,12 @@ def substitute(doc: SourceDocument, ctx: Mapping[str, Any]) -> tuple[Any, list[D
 
 
 def _name(text: str) -> str:
-    parts = [p for p in ex.split(text, ex.COMPILE_TIME) if isinstance(p, ex.Expr)]
-    return f"'<< {parts[0].source} >>'" if parts else repr(text)
+    try:
+        parts = [p for p in ex.split(text, ex.COMPILE_TIME) if isinstance(p, ex.Expr)]
+    except ex.ExpressionSyntaxError:
+        parts = []
+    name = f"'<< {parts[0].source} >>'" if parts else repr(text)
+    return name if len(name) <= 80 else name[:77] + "...'"
 
 
 def _known(ctx: Mapping[str, Any]) -> str | None:
