@@ -32,7 +32,14 @@ def _root(
 
 def _register() -> None:
     # Imported here so each command module can import `app` without a cycle.
-    from pipeform.cli import compile_commands, reconcile_commands, server_commands, spec_commands, trigger_commands  # noqa: F401
+    from pipeform.cli import (  # noqa: F401
+        compile_commands,
+        reconcile_commands,
+        server_commands,
+        spec_commands,
+        sync_commands,
+        trigger_commands,
+    )
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ class Exit(IntEnum):
     OK = 0
     FAILED = 1  # invalid input or a failed operation
     CHANGES = 2  # plan --detailed-exitcode: changes present
+    SUSPENDED = 3  # sync status: syncing is suspended
 
 
 def connect(state_dir: str | None = None) -> str:

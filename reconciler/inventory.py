@@ -18,6 +18,7 @@ from typing import Any
 from .api import ServerAPI
 
 PREFIX = "pipeform-inventory-"
+CONTROL_PREFIX = "pipeform-sync-"  # the controller's suspend switch (sync/status.py): bookkeeping too
 OWNER_TAG_PREFIX = "pipeform:"
 CHUNK = 4000  # characters per variable (Prefect allows 5000)
 
@@ -32,7 +33,8 @@ def inventory_name(project: str, env: str | None) -> str:
 
 
 def is_inventory_variable(name: str) -> bool:
-    return name.startswith(PREFIX)
+    """pipeform's bookkeeping variables: never managed, compared or imported."""
+    return name.startswith((PREFIX, CONTROL_PREFIX))
 
 
 def read_inventory(variables: Iterable[dict[str, Any]], project: str, env: str | None) -> frozenset[str]:
