@@ -79,13 +79,18 @@ def plan_cmd(
             )
 
     plan, _ = _run(go())
+    from pipeform.masking import scrub
+
     data = plan.to_json()
+    text = json.dumps(data, indent=2)
     if out:
-        out.write_text(json.dumps(data, indent=2))
+        if scrub(text, project.secrets) != text:  # masked, it would apply "(sensitive)"; plain, it leaks
+            die("the plan holds the value of a sensitive environment variable (spec.env); it is not saved")
+        out.write_text(text)
     if output == "json":
-        console.out(json.dumps(data, indent=2), highlight=False)
+        console.out(scrub(text, project.secrets), highlight=False)
     else:
-        console.print(plan_text(plan))
+        console.print(scrub(plan_text(plan), project.secrets))
     if plan.errors:
         raise typer.Exit(Exit.FAILED)
     raise typer.Exit(Exit.CHANGES if detailed_exitcode and plan.pending else Exit.OK)
@@ -109,10 +114,16 @@ def apply_cmd(
     connect(state_dir)
     saved = len(paths) == 1 and paths[0].suffix == ".json"
     project = None if saved else _project(paths, env)
+    from pipeform.masking import scrub
     from pipeform.reconciler import engine
 
+    secrets = project.secrets if project else frozenset()
+
+    def show(plan) -> str:
+        return scrub(plan_text(plan), secrets)  # declared sensitive env values never printed
+
     def confirm(plan) -> bool:
-        console.print(plan_text(plan))
+        console.print(show(plan))
         if auto_approve:
             return True
         if not sys.stdin.isatty():
@@ -144,18 +155,18 @@ def apply_cmd(
 
     plan, outcomes = _run(go())
     if plan.errors:
-        console.print(plan_text(plan))
+        console.print(show(plan))
         raise typer.Exit(Exit.FAILED)
     if outcomes is None:
         die("nothing applied")
     if not outcomes:
-        console.print(plan_text(plan) if not plan.pending else "[green]No changes.[/green]")
+        console.print(show(plan) if not plan.pending else "[green]No changes.[/green]")
         raise typer.Exit(Exit.OK)
     failed = [o for o in outcomes if not o.ok]
     color = "red" if failed else "green"
     console.print(f"[{color}]Apply complete: {len(outcomes) - len(failed)} changed, {len(failed)} failed.[/{color}]")
     for o in failed:
-        err_console.print(f"  [red]failed[/red] {o.address}: {o.error}")
+        err_console.print(f"  [red]failed[/red] {o.address}: {scrub(str(o.error), secrets)}")
     raise typer.Exit(Exit.FAILED if failed else Exit.OK)
 
 

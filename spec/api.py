@@ -8,11 +8,14 @@ mistake is not reported five times.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
+from pipeform import masking
 
 from . import checks, schema, values
 from .diagnostics import Diagnostic, Origin, SpecError
@@ -91,7 +94,9 @@ def _load_project(
     overlay = settings.spec.overlays.get(env) if settings and env else None
     if overlay:
         project_values.update(overlay.values)
-    ctx = values.context(project_values, environ)
+    declared = values.declarations(settings_src.data) if settings_src else {}
+    project_failed = settings is None and (settings_src is not None or any(_is_project(s) for s in sources))
+    ctx = values.context(None if project_failed else project_values, environ, declared)
     budget = values.Budget()
 
     documents: list[Any] = [settings] if settings else []
@@ -104,7 +109,7 @@ def _load_project(
         where.file = src.file
         data, problems = values.substitute(src, ctx, budget)
         diagnostics.extend(problems)
-        doc = None if problems else _model(src, data, diagnostics)
+        doc = None if problems or data is values.REPORTED else _model(src, data, diagnostics)
         if doc is None:
             invalid.add(_identity(src.data))
         else:
@@ -117,7 +122,8 @@ def _load_project(
 
     where.file = str(paths[0]) if paths else "."
     diagnostics.extend(checks.check_all(documents, locate, invalid))
-    diagnostics = _with_source_lines(diagnostics, sources)
+    secrets = values.secrets(ctx)
+    diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
@@ -127,7 +133,8 @@ def _load_project(
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
     root = _root(paths, settings_src)
-    return Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root), diagnostics
+    project = Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root)
+    return dataclasses.replace(project, secrets=secrets), diagnostics
 
 
 def _identity(data: dict[str, Any]) -> tuple[str, str]:
@@ -151,10 +158,12 @@ def _project_settings(
     settings = settings_src = None
     if found:
         settings_src = found[0]
-        data, problems = values.substitute(settings_src, values.context({}, environ))
-        if not problems:
+        ctx = values.context({}, environ, values.declarations(settings_src.data))
+        data, problems = values.substitute(settings_src, ctx, poison=True)
+        # A failing value is reported once, here; documents using it are left out silently.
+        if not problems or not _poisoned_outside_values(data):
             settings = _model(settings_src, data, problems)
-    if env and not problems:
+    if env and settings is not None:
         overlays = settings.spec.overlays if settings else {}
         if env not in overlays:
             where = settings_src.locate(("spec", "overlays"), key=True) if settings_src else None
@@ -167,6 +176,33 @@ def _project_settings(
                 )
             )
     return settings, settings_src, problems
+
+
+def _is_project(src: SourceDocument) -> bool:
+    return isinstance(src.data, dict) and src.data.get("kind") == "Project"
+
+
+def _poisoned_outside_values(data: Any, path: tuple = ()) -> bool:
+    in_values = path[:2] == ("spec", "values") or (path[:2] == ("spec", "overlays") and path[3:4] == ("values",))
+    if isinstance(data, values.Poisoned):
+        return not in_values
+    if isinstance(data, dict):
+        return any(_poisoned_outside_values(v, (*path, k)) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_poisoned_outside_values(v, (*path, i)) for i, v in enumerate(data))
+    return False
+
+
+def _masked(diagnostics: list[Diagnostic], secrets: frozenset[str]) -> list[Diagnostic]:
+    """Every declared sensitive value masked in every message, hint and source line."""
+    if not secrets:
+        return diagnostics
+    out = []
+    for d in diagnostics:
+        line = masking.scrub(d.source_line, secrets) if d.source_line else d.source_line
+        hint = masking.scrub(d.hint, secrets) if d.hint else d.hint
+        out.append(dataclasses.replace(d, message=masking.scrub(d.message, secrets), hint=hint, source_line=line))
+    return out
 
 
 def _model(src: SourceDocument, data: dict[str, Any], diagnostics: list[Diagnostic]) -> Any | None:

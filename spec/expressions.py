@@ -37,14 +37,56 @@ COMPILE_TIME = ("<<", ">>")
 RUN_TIME = ("$[", "]")
 
 
+class Lookup:
+    """A root whose names are looked up by `_lookup(name, undefined)` (the environment):
+    not a value itself, never iterated, no attribute of it reachable from an expression."""
+
+    def _lookup(self, name: str, undefined: Any) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class NotDeclared(Exception):
+    """`env.X` where X is not declared: the variable is not read."""
+
+
+class Poisoned:
+    """A compile-time value whose own expression failed (already reported)."""
+
+    def __repr__(self) -> str:
+        return "<failed value>"
+
+
+class UsesFailed(Exception):
+    """An expression reads a Poisoned value: the document is left out, nothing reported again."""
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """Keys win over attributes on mappings: `params.items` is the parameter named
     `items`, not dict.items (YAML users think in keys)."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Lookup):
+            return _usable(obj._lookup(str(attribute), self.undefined))
         if isinstance(obj, Mapping) and attribute in obj:
-            return obj[attribute]
+            return _usable(obj[attribute])
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Lookup):
+            return _usable(obj._lookup(str(argument), self.undefined))
+        return _usable(super().getitem(obj, argument))
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        return not isinstance(obj, Lookup) and super().is_safe_attribute(obj, attr, value)
+
+
+def _usable(value: Any) -> Any:
+    if isinstance(value, Poisoned):
+        raise UsesFailed()
+    return value
 
 
 class _LimitedEnvironment(limits.LimitedMixin, _Environment):
@@ -205,7 +247,7 @@ def _run(expr: Expr, context: Mapping[str, Any], budget: Budget | None) -> Any:
             value = fn(**context)
             limits.check_size(value)
             return value
-        except (TemplateError, ExpressionLimit, ExpressionFailed):
+        except (TemplateError, ExpressionLimit, ExpressionFailed, NotDeclared, UsesFailed):
             raise
         except RecursionError:
             raise ExpressionFailed("the expression nests too deeply") from None
@@ -216,6 +258,10 @@ def _run(expr: Expr, context: Mapping[str, Any], budget: Budget | None) -> Any:
 
 
 def _checked(value: Any, expr: Expr) -> Any:
+    if isinstance(value, Lookup):  # `<< env >>`: the environment is not a value (it would dump it)
+        raise ExpressionFailed(f"'{expr.source}' is not a value: read one variable, << {expr.source}.NAME >>")
+    if isinstance(value, Poisoned):
+        raise UsesFailed()
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()  # raises UndefinedError naming the missing key
         raise UndefinedError(f"'{expr.source}' is undefined")
@@ -255,7 +301,11 @@ __all__ = [
     "ExpressionFailed",
     "ExpressionLimit",
     "ExpressionSyntaxError",
+    "Lookup",
+    "NotDeclared",
+    "Poisoned",
     "TemplateError",
+    "UsesFailed",
     "compile_expr",
     "evaluate",
     "references",

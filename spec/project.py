@@ -30,6 +30,8 @@ class Project:
     # (kind, name) -> function(path) -> Origin of a key/value inside the document
     locators: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
     root: str = "."  # absolute folder of the Project document (or of the first path): user modules import from here
+    # values of declared sensitive environment variables (spec.env): masked in every plan and message
+    secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @cached_property
     def _by_kind(self) -> dict[str, dict[str, Any]]:

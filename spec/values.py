@@ -1,5 +1,12 @@
 """Step 4: compile-time values. `<< values.X >>` and `<< env.X >>` in string values are
-replaced before the models see the document; a lone expression keeps its type."""
+replaced before the models see the document; a lone expression keeps its type.
+
+The environment is read by declaration only: `env.X` reads X when the Project document
+declares it (`spec.env`, with an optional default and `sensitive: true`) or when its name
+starts with ENV_PREFIX; any other name is `value.undefined`, with or without a `default`
+filter, and nothing else of the machine's environment is reachable (`<< env >>` is not a
+value). Sensitive values are collected so every diagnostic and plan can mask them.
+"""
 
 from __future__ import annotations
 
@@ -14,27 +21,113 @@ from .diagnostics import Diagnostic
 from .limits import Budget
 from .load import SourceDocument
 
-__all__ = ["Budget", "context", "substitute"]
+__all__ = [
+    "ENV_PREFIX",
+    "REPORTED",
+    "Budget",
+    "EnvView",
+    "FailedValues",
+    "Poisoned",
+    "context",
+    "secrets",
+    "substitute",
+]
 
+ENV_PREFIX = "PIPEFORM_VAR_"  # readable without a declaration (never sensitive)
 # Keys whose strings are never substituted: identity of the document.
 _SKIP_TOP = ("apiVersion", "kind")
+_SKIP_PATHS = (("spec", "env"),)  # the declarations themselves are literal
 
 
-def context(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return {"values": dict(values), "env": dict(os.environ if environ is None else environ)}
+Poisoned = ex.Poisoned  # a Project value whose expression failed (reported once, where it is written)
+
+
+class EnvView(ex.Lookup):
+    """`env` in expressions: the declared variables only. Holds no other variable of the
+    environment, so nothing else can leak through introspection."""
+
+    def __init__(self, declared: Mapping[str, Any], environ: Mapping[str, str]):
+        self._declared = {k: v if isinstance(v, dict) else {} for k, v in declared.items()}
+        self._values: dict[str, str] = {}
+        self._secrets: set[str] = set()
+        for name, decl in self._declared.items():
+            value = environ.get(name)
+            if value is not None and decl.get("sensitive"):
+                self._secrets.add(value)
+            value = value if value is not None else decl.get("default")
+            if isinstance(value, str):
+                self._values[name] = value
+        self._values.update({k: v for k, v in environ.items() if k.startswith(ENV_PREFIX) and k not in self._declared})
+
+    def _lookup(self, name: str, undefined: Any) -> Any:
+        if name in self._values:
+            return self._values[name]
+        if name in self._declared:
+            return undefined(hint=f"environment variable {name} is declared but not set, and has no default")
+        raise ex.NotDeclared(name)
+
+
+class FailedValues(ex.Lookup):
+    """`values` when the Project document itself failed: its problems are reported there."""
+
+    def _lookup(self, name: str, undefined: Any) -> Any:
+        raise ex.UsesFailed()
+
+
+REPORTED = object()  # substitute()'s data when the document uses a value already reported as failed
+
+
+def context(
+    values: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None = None,
+    declared: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """values=None: the Project document failed, so no value is known (and none is reported missing)."""
+    known = FailedValues() if values is None else dict(values)
+    return {"values": known, "env": EnvView(declared or {}, os.environ if environ is None else environ)}
+
+
+def secrets(ctx: Mapping[str, Any]) -> frozenset[str]:
+    """The values of the declared sensitive variables that are set (to mask them)."""
+    env = ctx.get("env")
+    return frozenset(env._secrets) if isinstance(env, EnvView) else frozenset()
+
+
+def declarations(project_data: Any) -> dict[str, Any]:
+    """`spec.env` of a raw (schema-valid) Project document."""
+    spec = project_data.get("spec") if isinstance(project_data, dict) else None
+    env = spec.get("env") if isinstance(spec, dict) else None
+    return env if isinstance(env, dict) else {}
 
 
 def substitute(
-    doc: SourceDocument, ctx: Mapping[str, Any], budget: ex.Budget | None = None
+    doc: SourceDocument, ctx: Mapping[str, Any], budget: Budget | None = None, *, poison: bool = False
 ) -> tuple[Any, list[Diagnostic]]:
+    """The document with its compile-time expressions replaced, and the problems found.
+    With poison=True a failing string becomes Poisoned (the Project's values). The data is
+    REPORTED when the document uses a value whose failure was reported already."""
     problems: list[Diagnostic] = []
-    budget = budget if budget is not None else ex.Budget()
+    budget = budget if budget is not None else Budget()
+    reported = False
 
     def replace(text: str, path: tuple) -> Any:
-        if "<<" not in text or (path and path[0] in _SKIP_TOP):
+        nonlocal reported
+        if "<<" not in text or (path and path[0] in _SKIP_TOP) or path[:2] in _SKIP_PATHS:
             return text
+        count = len(problems)
         try:
             return ex.render(text, ex.COMPILE_TIME, ctx, budget)
+        except ex.UsesFailed:
+            reported = True
+        except ex.NotDeclared as exc:
+            problems.append(
+                Diagnostic(
+                    "value.undefined",
+                    f"environment variable {exc} is not declared, so it is not read",
+                    doc.locate(path),
+                    hint=f"declare it in the Project document: spec.env.{exc}: {{}} (or name it {ENV_PREFIX}...)",
+                )
+            )
         except ex.ExpressionLimit as exc:
             problems.append(Diagnostic(exc.code, f"{_name(text)}: {exc}", doc.locate(path)))
         except ex.ExpressionFailed as exc:
@@ -42,16 +135,21 @@ def substitute(
         except ex.ExpressionSyntaxError as exc:
             problems.append(Diagnostic("value.syntax", str(exc), doc.locate(path)))
         except UndefinedError as exc:
+            unset = str(exc).startswith("environment variable")
             problems.append(
                 Diagnostic(
-                    "value.undefined", f"{_name(text)} is not defined ({exc})", doc.locate(path), hint=_known(ctx)
+                    "value.undefined",
+                    f"{_name(text)}: {exc}" if unset else f"{_name(text)} is not defined ({exc})",
+                    doc.locate(path),
+                    hint="set it, give it a default in spec.env, or use | default('...')" if unset else _known(ctx),
                 )
             )
         except TemplateError as exc:
             problems.append(Diagnostic("value.syntax", f"invalid expression: {exc}", doc.locate(path)))
-        return text
+        return Poisoned() if poison and len(problems) > count else text
 
-    return ex.walk_strings(doc.data, replace), problems
+    data = ex.walk_strings(doc.data, replace)
+    return (REPORTED if reported and not problems else data), problems
 
 
 def _name(text: str) -> str:
@@ -64,5 +162,6 @@ def _name(text: str) -> str:
 
 
 def _known(ctx: Mapping[str, Any]) -> str | None:
-    names = sorted(ctx.get("values", {}))
+    known = ctx.get("values", {})
+    names = sorted(known) if isinstance(known, dict) else []
     return f"values defined: {', '.join(names)}" if names else "the Project document defines no values"

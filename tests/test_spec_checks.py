@@ -157,6 +157,7 @@ apiVersion: pipeform/v1
 kind: Project
 metadata: {name: demo}
 spec:
+  env: {PIPEFORM_TEST_OWNER: {}}
   values: {replicas: 2, bucket: s3://dev, owner: "<< env.PIPEFORM_TEST_OWNER >>"}
   overlays:
     prod:
@@ -192,9 +193,9 @@ def test_compile_time_values_keep_types_and_overlays(write, monkeypatch):
 def test_undefined_value_and_unknown_env(write, monkeypatch):
     monkeypatch.setenv("PIPEFORM_TEST_OWNER", "ana")
     _, diags, _ = problems(write, PROJECT.replace("<< values.replicas >>", "<< values.replica >>"))
-    assert ("value.undefined", 15, 15) in [d[:3] for d in diags]
+    assert ("value.undefined", 16, 15) in [d[:3] for d in diags]
     _, diags, _ = problems(write, PROJECT, env="prd")
-    assert ("project.unknown-env", 6, 3, "did you mean 'prod'?") in diags
+    assert ("project.unknown-env", 7, 3, "did you mean 'prod'?") in diags
 
 
 def test_template_typed_fields_pass_schema(write):

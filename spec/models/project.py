@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,18 @@ class Overlay(Strict):
     defaults: Defaults | None = Field(default=None, description="Overrides of the project's defaults.")
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN, examples=["AWS_REGION"])]
+
+
+class EnvDeclaration(Strict):
+    """An environment variable `<< env.NAME >>` may read (no other is read)."""
+
+    default: str | None = Field(default=None, description="Value when the variable is not set.")
+    sensitive: bool = Field(default=False, description="A secret: its value is masked in every diagnostic and plan.")
+    description: str | None = Field(default=None, description="What the variable is for.")
+
+
 class ProjectSpec(Strict):
     """Settings for every document of the project."""
 
@@ -27,6 +39,15 @@ class ProjectSpec(Strict):
         default_factory=dict,
         description="Compile-time values, referenced as << values.NAME >>.",
         examples=[{"bucket": "s3://acme-dev"}],
+    )
+    env: dict[EnvName, EnvDeclaration] = Field(
+        default_factory=dict,
+        description=(
+            "Environment variables compile-time expressions may read as << env.NAME >>; any other"
+            " is undefined (variables named PIPEFORM_VAR_* are readable without a declaration)."
+            " Written literally: no expressions here."
+        ),
+        examples=[{"AWS_REGION": {"default": "us-east-1"}, "API_TOKEN": {"sensitive": True}}],
     )
     overlays: dict[Name, Overlay] = Field(
         default_factory=dict,
