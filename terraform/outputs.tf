@@ -1,5 +1,5 @@
 output "api_url" {
-  description = "In-cluster Prefect API URL: set it as PREFECT_API_URL for pipeform (deploy/kubernetes) and for workers."
+  description = "In-cluster Prefect API URL: set it as PREFECT_API_URL for pipeform (the pipeform-sync chart) and for workers."
   value       = local.api_url
 }
 

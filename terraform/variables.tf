@@ -140,3 +140,63 @@ variable "helm_timeout_seconds" {
   type        = number
   default     = 600
 }
+
+variable "sync_repo" {
+  description = "Git repository `pipeform sync` keeps the server in sync with (chart deploy/helm/pipeform-sync). null installs no controller."
+  type        = string
+  default     = null
+}
+
+variable "sync_branch" {
+  description = "Branch the controller follows."
+  type        = string
+  default     = "main"
+}
+
+variable "sync_path" {
+  description = "Folder of the pipeform project inside the repository."
+  type        = string
+  default     = "specs"
+}
+
+variable "sync_env" {
+  description = "Overlay the controller applies (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "sync_interval_seconds" {
+  description = "Seconds between the controller's cycles (jittered)."
+  type        = number
+  default     = 60
+}
+
+variable "sync_prune" {
+  description = "Delete owned objects that left the specs."
+  type        = bool
+  default     = true
+}
+
+variable "sync_self_heal" {
+  description = "Put back owned objects changed on the server outside git."
+  type        = bool
+  default     = false
+}
+
+variable "sync_replicas" {
+  description = "Controller replicas (2 for high availability: one leads, the other takes over)."
+  type        = number
+  default     = 1
+}
+
+variable "sync_image" {
+  description = "Controller image repository (deploy/docker/Dockerfile)."
+  type        = string
+  default     = "ghcr.io/acme/pipeform"
+}
+
+variable "sync_existing_secret" {
+  description = "Secret with PIPEFORM_GITHUB_WEBHOOK_SECRET, PIPEFORM_GITLAB_WEBHOOK_TOKEN, git-credentials, PREFECT_API_KEY (all optional)."
+  type        = string
+  default     = ""
+}

@@ -1,4 +1,4 @@
-"""deploy/docker/Dockerfile: the image of the GitOps CronJob (no Docker daemon needed here)."""
+"""deploy/docker/Dockerfile: the image of the GitOps controller chart (no Docker daemon needed here)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ def test_image_copies_every_package_folder_of_the_wheel():
         assert (ROOT / name).exists(), name
 
 
-def test_image_user_matches_the_cronjob_security_context():
-    cronjob = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "cronjob.yaml").read_text())
-    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+def test_image_user_and_version_match_the_chart():
+    chart = ROOT / "deploy" / "helm" / "pipeform-sync"
+    template = (chart / "templates" / "deployment.yaml").read_text()
     user = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE, flags=re.M)
-    assert user and int(user.group(1)) == pod["securityContext"]["runAsUser"]
-    assert int(user.group(2)) == pod["securityContext"]["runAsGroup"]
-    image = pod["containers"][0]["image"]
+    assert user and f"runAsUser: {user.group(1)}" in template and f"runAsGroup: {user.group(2)}" in template
+    values = yaml.safe_load((chart / "values.yaml").read_text())
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    assert image.endswith(f":{version}") and image in DOCKERFILE
+    assert yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"] == version
+    assert f"{values['image']['repository']}:{version}" in DOCKERFILE
+    assert "install -y --no-install-recommends git" in DOCKERFILE  # `pipeform sync` runs git

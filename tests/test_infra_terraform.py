@@ -128,8 +128,9 @@ def test_module_uses_the_shared_helm_values_files():
     assert '"${path.module}/../deploy/helm"' in main
 
 
-def test_defaults_agree_with_the_kubernetes_manifests():
-    """The GitOps job's PREFECT_API_URL and namespace are what the module outputs with its defaults."""
+def test_defaults_agree_with_the_sync_chart():
+    """The controller chart's PREFECT_API_URL is what the module outputs with its defaults, and
+    the module installs that chart from this repository."""
     variables = (MODULE / "variables.tf").read_text()
     namespace = re.search(r'variable "namespace" \{.*?default\s+= "([^"]+)"', variables, flags=re.S).group(1)
     main = (MODULE / "main.tf").read_text()
@@ -137,9 +138,10 @@ def test_defaults_agree_with_the_kubernetes_manifests():
     template = re.search(r'api_url\s+= "([^"]+)"', main).group(1)
     api_url = template.replace("${local.server_release}", release).replace("${local.namespace}", namespace)
 
-    kube = ROOT / "deploy" / "kubernetes"
-    assert yaml.safe_load((kube / "configmap.yaml").read_text())["data"]["PREFECT_API_URL"] == api_url
-    assert yaml.safe_load((kube / "kustomization.yaml").read_text())["namespace"] == namespace
+    chart = ROOT / "deploy" / "helm" / "pipeform-sync"
+    assert yaml.safe_load((chart / "values.yaml").read_text())["prefect"]["apiUrl"] == api_url
+    assert 'chart            = "${path.module}/../deploy/helm/pipeform-sync"' in main
+    assert re.search(r"prefect\s+= \{ apiUrl = local.api_url \}", main)
     worker = yaml.safe_load((ROOT / "deploy" / "helm" / "prefect-worker.values.yaml").read_text())["worker"]
     assert worker["selfHostedServerApiConfig"]["apiUrl"] == api_url
     pool = re.search(r'variable "work_pool_name" \{.*?default\s+= "([^"]+)"', variables, flags=re.S).group(1)

@@ -18,9 +18,10 @@ provider "helm" {
 module "prefect" {
   source = "../.."
 
-  # Namespace "prefect" (the default) is also what deploy/kubernetes/kustomization.yaml uses.
   work_pool_name = "kubernetes-pool"
-  database_url   = var.database_url
+  # The GitOps controller (`pipeform sync`, chart deploy/helm/pipeform-sync).
+  sync_repo    = var.sync_repo
+  database_url = var.database_url
 
   # Pin chart versions in real use: `helm search repo prefect --versions`.
   server_chart_version = var.server_chart_version

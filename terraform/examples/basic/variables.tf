@@ -28,3 +28,9 @@ variable "worker_chart_version" {
   type        = string
   default     = null
 }
+
+variable "sync_repo" {
+  description = "Git repository of the pipeform specs the controller syncs; null installs no controller."
+  type        = string
+  default     = null
+}
