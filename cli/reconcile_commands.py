@@ -167,7 +167,20 @@ def apply_cmd(
     console.print(f"[{color}]Apply complete: {len(outcomes) - len(failed)} changed, {len(failed)} failed.[/{color}]")
     for o in failed:
         err_console.print(f"  [red]failed[/red] {o.address}: {scrub(str(o.error), secrets)}")
+    _print_pages(outcomes)
     raise typer.Exit(Exit.FAILED if failed else Exit.OK)
+
+
+def _print_pages(outcomes) -> None:
+    """Where each written deployment is in the Prefect UI."""
+    from pipeform.cli.ui_links import deployment_pages, written_deployments
+
+    async def go():
+        async with _api() as api:
+            return await deployment_pages(api, written_deployments(outcomes))
+
+    for name, url in _run(go()):
+        console.print(f"  deployment {name}: {url}")
 
 
 def _load_plan(path: Path, server: str):

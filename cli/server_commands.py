@@ -7,7 +7,7 @@ import os
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, console, die
+from pipeform.cli.common import Exit, console, die, err_console
 
 server_app = typer.Typer(help="The embedded local Prefect server (SQLite, under .pipeform/).", no_args_is_help=True)
 worker_app = typer.Typer(help="Local Prefect process workers.", no_args_is_help=True)
@@ -18,7 +18,13 @@ STATE_HELP = "State directory (default .pipeform, or $PIPEFORM_STATE_DIR)."
 
 
 @server_app.command("start")
-def server_start(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
+def server_start(
+    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP),
+    host: str | None = typer.Option(
+        None, "--host", help="Address to bind (default $PIPEFORM_SERVER_HOST or 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, "--port", help="Port to bind (default: the last one, else a free one)."),
+) -> None:
     """Start the local server, or reuse the one already running."""
     from pipeform import server
 
@@ -26,7 +32,7 @@ def server_start(state_dir: str | None = typer.Option(None, "--state-dir", help=
         die("PREFECT_API_URL is set: pipeform uses that server and starts none")
     before = server.read_recorded(server.state_dir(state_dir))
     try:
-        info = server.ensure_server(state_dir)
+        info = server.ensure_server(state_dir, host=host, port=port)
     except server.ServerStartError as exc:
         die(str(exc))
     verb = "already running" if before is not None and before.pid == info.pid else "started"
@@ -47,9 +53,16 @@ def server_stop(state_dir: str | None = typer.Option(None, "--state-dir", help=S
 
 @server_app.command("status")
 def server_status(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
-    """URL, pid and health of the local server. Exit 1 when it is not running."""
+    """UI and API addresses, pid and health of the server. Exit 1 when it is not running."""
     from pipeform import server, worker
 
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:  # pipeform uses that server, not a local one
+        info = server.ServerInfo(url=configured.rstrip("/"), pid=None, home=None)
+        healthy = server.is_healthy(info.url)
+        _print_addresses(info)
+        console.print(f"health: {'healthy' if healthy else 'not answering'} (PREFECT_API_URL)")
+        raise typer.Exit(Exit.OK if healthy else Exit.FAILED)
     state = server.state_dir(state_dir)
     info, alive, healthy = server.server_status(state_dir)
     if info is None:
@@ -57,7 +70,7 @@ def server_status(state_dir: str | None = typer.Option(None, "--state-dir", help
         raise typer.Exit(Exit.FAILED)
     health = "healthy" if healthy else "not answering"
     process = "running" if alive else "not running"
-    console.print(f"url:    {info.ui_url}  (API {info.url})")
+    _print_addresses(info, check_ui=healthy)
     console.print(f"pid:    {info.pid} ({process})")
     console.print(f"health: {health}")
     if info.log:
@@ -66,6 +79,40 @@ def server_status(state_dir: str | None = typer.Option(None, "--state-dir", help
         console.print(f"worker: pool {pool} pid {pid} ({'running' if worker.is_our_worker(pid, pool) else 'gone'})")
     if not (alive and healthy):
         raise typer.Exit(Exit.FAILED)
+
+
+def _print_addresses(info, check_ui: bool = False) -> None:
+    from pipeform import ui
+
+    console.print(f"UI:     {info.ui_url}")
+    console.print(f"API:    {info.url}")
+    told = (ui.ui_settings(info.ui_url) or {}).get("api_url") if check_ui else None
+    if told and str(told).rstrip("/") != info.url:  # e.g. a server started by an older pipeform
+        err_console.print(
+            f"[yellow]warning:[/yellow] the UI calls the API at {told}, not {info.url}: restart the server "
+            "(pipeform server stop, then pipeform server start)"
+        )
+
+
+@server_app.command("open")
+def server_open(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
+    """Open the Prefect UI in a browser (starting the local server if needed); prints the URL."""
+    import webbrowser
+
+    from pipeform import server
+
+    try:
+        info = server.ensure_server(state_dir)
+    except server.ServerStartError as exc:
+        die(str(exc))
+    try:
+        opened = webbrowser.open(info.ui_url)
+    except webbrowser.Error:
+        opened = False
+    if opened:
+        console.print(f"opened {info.ui_url} in the browser")
+    else:
+        console.print(f"no browser could be opened here; the Prefect UI is at {info.ui_url}")
 
 
 @worker_app.command("start")

