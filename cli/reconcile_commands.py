@@ -53,7 +53,9 @@ def _run(coro):
 def plan_cmd(
     paths: list[Path] = typer.Argument(..., help="Spec files or folders."),
     env: str | None = ENV,
-    output: str = typer.Option("human", "--output", "-o", help="human or json."),
+    output: str = typer.Option(
+        "human", "--output", "-o", help="human, json, markdown (for a pull request) or github (annotations)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Save the plan (JSON) for `pipeform apply PLAN.json`."),
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes."
@@ -65,8 +67,8 @@ def plan_cmd(
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Show what apply would change on the server (secrets masked)."""
-    if output not in ("human", "json"):
-        die(f"--output must be human or json, not {output!r}")
+    if output not in ("human", "json", "markdown", "github"):
+        die(f"--output must be human, json, markdown or github, not {output!r}")
     connect(state_dir)
     project = _project(paths, env)
     from pipeform.reconciler.engine import plan_project
@@ -89,11 +91,31 @@ def plan_cmd(
         out.write_text(text)
     if output == "json":
         console.out(scrub(text, project.secrets), highlight=False)
+    elif output in ("markdown", "github"):
+        _print_for_ci(plan, output, project.secrets)
     else:
         console.print(scrub(plan_text(plan), project.secrets))
     if plan.errors:
         raise typer.Exit(Exit.FAILED)
     raise typer.Exit(Exit.CHANGES if detailed_exitcode and plan.pending else Exit.OK)
+
+
+def _print_for_ci(plan, output: str, secrets) -> None:
+    """Markdown, or GitHub annotations plus the Markdown in the job summary ($GITHUB_STEP_SUMMARY)."""
+    import os
+
+    from pipeform.masking import scrub
+    from pipeform.reconciler.render_markdown import plan_github, plan_markdown
+
+    if output == "markdown":
+        sys.stdout.write(scrub(plan_markdown(plan), secrets))
+        return
+    for line in plan_github(plan):
+        sys.stdout.write(scrub(line, secrets) + "\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(scrub(plan_markdown(plan), secrets) + "\n")
 
 
 @app.command("apply")
