@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import sys
 
+from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.diagnostics import Diagnostic
 from pipeform.spec.project import Project
 
@@ -16,7 +17,7 @@ from .runtime import import_callable
 def check_imports(project: Project) -> list[Diagnostic]:
     if project.root not in sys.path:
         sys.path.insert(0, project.root)
-    out: list[Diagnostic] = []
+    out: list[Diagnostic] = list(_check_entrypoints(project))
     for flow_name, flow in project.flows.items():
         for i, task in enumerate(flow.spec.tasks):
             if task.python is None:
@@ -61,4 +62,54 @@ def check_imports(project: Project) -> list[Diagnostic]:
                             where,
                         )
                     )
+    return out
+
+
+def _check_entrypoints(project: Project) -> list[Diagnostic]:
+    """Entrypoint deployments: import the flow as `prefect deploy` does; its name must be the
+    one the deployment's address uses, and the parameters given must be ones it takes."""
+    import os
+
+    from prefect.flows import load_flow_from_entrypoint
+
+    out: list[Diagnostic] = []
+    for name, doc in project.deployments.items():
+        s = doc.spec
+        if not s.entrypoint:
+            continue
+        path, func = s.entrypoint.rsplit(":", 1)
+        where = project.origin("Deployment", name, ("spec", "entrypoint"))
+        try:
+            flow = load_flow_from_entrypoint(f"{os.path.join(project.root, path)}:{func}")
+        except Exception as exc:  # any import-time failure of user code is a finding
+            out.append(Diagnostic("import.error", f"cannot import {s.entrypoint}: {type(exc).__name__}: {exc}", where))
+            continue
+        used = deployment_flow_name(s)
+        if flow.name != used:
+            out.append(
+                Diagnostic(
+                    "import.flow-name",
+                    f"imported, {s.entrypoint} is the flow {flow.name!r}, but this deployment's address uses {used!r}",
+                    project.origin("Deployment", name, ("spec", "flow_name" if s.flow_name else "entrypoint")),
+                    "warning" if s.flow_name else "error",
+                    hint=f"set flow_name: {flow.name}",
+                )
+            )
+        params = inspect.signature(flow.fn).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        given = [(("spec", "parameters", k), k) for k in s.parameters]
+        given += [
+            (("spec", "schedules", i, "parameters", k), k) for i, sc in enumerate(s.schedules) for k in sc.parameters
+        ]
+        for loc, key in given:
+            if key not in params:
+                out.append(
+                    Diagnostic(
+                        "import.unknown-arg",
+                        f"flow {flow.name!r} ({s.entrypoint}) takes no parameter {key!r} "
+                        f"(it takes: {', '.join(params) or 'none'})",
+                        project.origin("Deployment", name, loc, key=True),
+                    )
+                )
     return out

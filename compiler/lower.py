@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeform.spec import expressions as ex
-from pipeform.spec.checks import find_cycle, task_references
+from pipeform.spec.checks import deployment_flow_name, find_cycle, task_references
 from pipeform.spec.diagnostics import Diagnostic, SpecError
 from pipeform.spec.models.options import ExponentialBackoff, TaskOptions
 from pipeform.spec.project import Project
@@ -130,8 +130,7 @@ def _deployment_target(project: Project, dep: Any) -> Any:
     if doc is None or "/" in dep.name:
         return dep
     s = doc.spec
-    flow_name = s.flow or getattr(s, "flow_name", None) or (s.entrypoint or ":").rsplit(":", 1)[1]
-    return dep.model_copy(update={"name": f"{flow_name}/{dep.name}"})
+    return dep.model_copy(update={"name": f"{deployment_flow_name(s)}/{dep.name}"})
 
 
 def lower(project: Project, flow_name: str) -> FlowIR:

@@ -13,11 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipeform.spec.flow_names import default_name
+from pipeform.spec.models.common import PREFECT_NAME_PATTERN, VARIABLE_NAME_PATTERN
+
 from .api import ServerAPI
 from .inventory import OWNER_TAG_PREFIX, is_inventory_variable
 from .lock import LOCK_PREFIX
 
-NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$")
+NAME = re.compile(PREFECT_NAME_PATTERN)
+VARIABLE_NAME = re.compile(VARIABLE_NAME_PATTERN)
 ENTRYPOINT = re.compile(r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
 IMPORTABLE = ("WorkPool", "ConcurrencyLimit", "Variable", "Deployment", "Automation")
 
@@ -60,8 +64,13 @@ def to_documents(server: dict[str, Any], kinds: tuple[str, ...] = IMPORTABLE, na
     def add(kind: str, obj_name: str, spec: dict[str, Any], description: str | None = None) -> None:
         if kind not in kinds or (name and obj_name != name):
             return
-        if not NAME.match(obj_name):
-            skipped.append(f"{kind} {obj_name!r}: not a valid pipeform name (lowercase letters, digits, . _ -)")
+        if not (VARIABLE_NAME if kind == "Variable" else NAME).match(obj_name):
+            rule = (
+                "lower-case letters, digits, '-' and '_'"
+                if kind == "Variable"
+                else "any characters but '/', '%', '&', '>', '<'"
+            )
+            skipped.append(f"{kind} {obj_name!r}: not a name the spec language accepts ({rule})")
             return
         docs.append(_doc(kind, obj_name, spec, description))
 
@@ -215,7 +224,7 @@ def _deployment_spec(dep: dict[str, Any], flow: str) -> dict[str, Any]:
     version = (dep.get("version") or "").split("+spec.", 1)[0] or None
     spec = {
         "entrypoint": entrypoint,
-        "flow_name": flow if flow != entrypoint.rsplit(":", 1)[1] else None,
+        "flow_name": flow if flow != default_name(entrypoint.rsplit(":", 1)[1]) else None,
         "work_pool": pool,
         "parameters": dep.get("parameters") or {},
         "schedules": schedules,

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from .normalize import comparable
-from .resources import MASK, Resource, canonical, fingerprint, masked, touches
+from .resources import MASK, Resource, canonical, fingerprint, masked, touches, unquote
 
 PLAN_FORMAT_VERSION = "1.0"
 
@@ -299,6 +299,8 @@ def make_plan(
         )
     deleted = {a.address for a in deletes}
     orphans = sorted(a.address for a in owned_present if a.address not in wanted and a.address not in deleted)
+
+    targets = tuple(unquote(t) for t in targets)
 
     def targeted(address: str) -> bool:
         return not targets or any(address == t or address.startswith(t.rstrip("/") + "/") for t in targets)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from .apply import Outcome
 from .plan import Action, Plan
 from .plan import ResourceChange as Change
-from .resources import MASK, masked, touches
+from .resources import MASK, masked, shown, touches
 
 MARK = {
     Action.CREATE: ("+", "green"),
@@ -36,7 +36,7 @@ def change_lines(c: Change) -> list[str]:
     mark, color = MARK[c.action]
     where = f" [dim]({escape(c.origin)})[/dim]" if c.origin else ""
     reason = f" [dim]# {escape(c.reason)}[/dim]" if c.reason else ""
-    lines = [f"  [{color}]{mark} {escape(c.address)}[/{color}]{where}{reason}"]
+    lines = [f"  [{color}]{mark} {escape(shown(c.address))}[/{color}]{where}{reason}"]
     if c.action is Action.CREATE:
         lines += _body_lines(masked(c.after, c.sensitive) or {})
     elif c.action in (Action.UPDATE, Action.REPLACE):
@@ -72,7 +72,7 @@ def plan_text(plan: Plan) -> str:
 def outcome_line(o: Outcome) -> str:
     mark, color = MARK.get(o.action, ("=", "white"))
     status = "[green]done[/green]" if o.ok else f"[red]failed[/red]: {escape(o.error or '')}"
-    return f"  [{color}]{mark}[/{color}] {escape(o.address)}: {status}"
+    return f"  [{color}]{mark}[/{color}] {escape(shown(o.address))}: {status}"
 
 
 DRIFT = {
@@ -89,7 +89,7 @@ def drift_text(changes: tuple[Change, ...]) -> str:
     lines = []
     for c in changes:
         mark, color = MARK[c.action]
-        lines.append(f"  [{color}]{mark} {escape(c.address)}[/{color}] [dim]# {DRIFT[c.action]}[/dim]")
+        lines.append(f"  [{color}]{mark} {escape(shown(c.address))}[/{color}] [dim]# {DRIFT[c.action]}[/dim]")
         if c.action in (Action.UPDATE, Action.REPLACE):
             lines += change_lines(c)[1:]
     restore = sum(c.action is not Action.DELETE for c in changes)

@@ -3,13 +3,17 @@
 
 Addresses are `<kind>.<name>`: work_pool.default, work_queue.default/critical,
 global_limit.warehouse, tag_limit.db, variable.bucket, deployment.<flow>/<deployment>,
-schedule.<flow>/<deployment>/<slug>, automation.<name>.
+schedule.<flow>/<deployment>/<slug>, automation.<name>. A name with characters beyond
+letters, digits and `. _ - / :` (Prefect names may hold spaces) is shown quoted,
+`deployment."Hello World/Hello World - Helm"`, and `--target` takes either spelling.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,24 @@ from pipeform import masking
 
 MASK = masking.MASK
 KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule", "automation")
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9._/:-]+$")
+
+
+def shown(address: str) -> str:
+    """The address as plans print it: the name quoted when it holds spaces or other characters."""
+    kind, dot, name = address.partition(".")
+    return address if not dot or _PLAIN.match(name) else f"{kind}.{json.dumps(name, ensure_ascii=False)}"
+
+
+def unquote(target: str) -> str:
+    """A --target as typed (`deployment."a b/c"`, `deployment.'a b/c'` or unquoted) -> the address."""
+    kind, dot, name = target.partition(".")
+    if dot and len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+        with contextlib.suppress(ValueError):
+            name = json.loads(name) if name[0] == '"' else name[1:-1]
+    return f"{kind}{dot}{name}"
 
 
 @dataclass(frozen=True)

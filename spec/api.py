@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from pipeform import masking
 
-from . import checks, schema, values
+from . import checks, flow_names, schema, values
 from .diagnostics import Diagnostic, Origin, SpecError
 from .load import SourceDocument, load
 from .models import KINDS
@@ -121,6 +121,8 @@ def _load_project(
         return src.locate(path, key=key) if src else Origin("?")
 
     where.file = str(paths[0]) if paths else "."
+    root = _root(paths, settings_src)
+    diagnostics.extend(flow_names.annotate(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
     secrets = values.secrets(ctx)
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
@@ -132,7 +134,6 @@ def _load_project(
     name = settings.metadata.name if settings else (paths[0].resolve() if paths else Path.cwd()).name
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
-    root = _root(paths, settings_src)
     project = Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root)
     return dataclasses.replace(project, secrets=secrets), diagnostics
 

@@ -441,7 +441,11 @@ def deployment_flow_name(spec: Any) -> str:
     """The Prefect flow name of a Deployment document's spec (its address is FLOW/NAME)."""
     if spec.flow:
         return spec.flow
-    return spec.flow_name or spec.entrypoint.rsplit(":", 1)[1]
+    if spec.flow_name:
+        return spec.flow_name
+    from .flow_names import default_name
+
+    return spec._entrypoint_flow_name or default_name(spec.entrypoint.rsplit(":", 1)[1].rsplit(".", 1)[-1])
 
 
 def check_automation(auto: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:

@@ -63,13 +63,19 @@ def generate() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"const": CURRENT, "description": "Spec language version."},
             "kind": {"enum": kinds, "description": "Document kind."},
-            "metadata": {"$ref": "#/definitions/Metadata", "description": "Name, labels, annotations, description."},
+            "metadata": {"type": "object", "description": "Name, labels, annotations, description."},
             "spec": {"type": "object", "description": "The kind's settings."},
         },
         "allOf": [
             {
                 "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
-                "then": {"properties": {"spec": {"$ref": f"#/definitions/{_spec_def(model)}"}}},
+                "then": {
+                    "properties": {
+                        # names follow Prefect's rule for the kind (spaces allowed in a Deployment's, ...)
+                        "metadata": {"$ref": f"#/definitions/{_field_def(model, 'metadata')}"},
+                        "spec": {"$ref": f"#/definitions/{_field_def(model, 'spec')}"},
+                    }
+                },
             }
             for kind, model in KINDS.items()
         ],
@@ -77,8 +83,8 @@ def generate() -> dict[str, Any]:
     }
 
 
-def _spec_def(document_model: type) -> str:
-    return document_model.model_fields["spec"].annotation.__name__
+def _field_def(document_model: type, field: str) -> str:
+    return document_model.model_fields[field].annotation.__name__
 
 
 def _plain_string(schema: dict[str, Any]) -> bool:
@@ -134,14 +140,14 @@ def published(api_version: str = CURRENT) -> dict[str, Any]:
 
 @cache
 def _validators(api_version: str) -> tuple[jsonschema.Draft7Validator, dict[str, jsonschema.Draft7Validator]]:
-    """A validator for the envelope and one per kind's spec (same file, same definitions)."""
+    """A validator for the envelope and one per kind's metadata and spec (same file, same definitions)."""
     schema = published(api_version)
     envelope = {k: v for k, v in schema.items() if k != "allOf"}
     per_kind = {}
     for rule in schema["allOf"]:
         kind = rule["if"]["properties"]["kind"]["const"]
         per_kind[kind] = jsonschema.Draft7Validator(
-            {**rule["then"]["properties"]["spec"], "definitions": schema["definitions"]}
+            {"properties": rule["then"]["properties"], "definitions": schema["definitions"]}
         )
     return jsonschema.Draft7Validator(envelope), per_kind
 
@@ -199,8 +205,9 @@ def check(doc: SourceDocument) -> list[Diagnostic]:
     envelope, per_kind = _validators(api)
     kind = data.get("kind")
     out = [d for e in envelope.iter_errors(data) for d in _diagnostics(doc, e, ())]
-    if isinstance(kind, str) and kind in per_kind and isinstance(data.get("spec"), dict):
-        out.extend(d for e in per_kind[kind].iter_errors(data["spec"]) for d in _diagnostics(doc, e, ("spec",)))
+    if isinstance(kind, str) and kind in per_kind:  # the envelope reports a metadata or spec that is not a mapping
+        parts = {k: data[k] for k in ("metadata", "spec") if isinstance(data.get(k), dict)}
+        out.extend(d for e in per_kind[kind].iter_errors(parts) for d in _diagnostics(doc, e, ()))
     return sorted(out, key=lambda d: (d.origin.line, d.origin.column) if d.origin else (0, 0))
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from .common import Metadata, Strict, Tags
+from .common import PrefectMetadata, Strict, Tags
 
 DEPLOYMENT_REF = Field(
     default=None,
@@ -277,5 +277,5 @@ class AutomationDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Automation"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: PrefectMetadata
     spec: AutomationSpec

@@ -14,6 +14,11 @@ CALLABLE_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 )
 ENTRYPOINT_PATTERN = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
+# Names of Prefect objects follow Prefect's own rules (prefect.types.names): flows, deployments,
+# work pools, global limits and automations take anything but '/', '%', '&', '>', '<' (and not
+# blank); variables take lower-case letters, digits, '-' and '_' (at most 255).
+PREFECT_NAME_PATTERN = r"^[^/%&<>]*[^/%&<>\s'\"][^/%&<>]*$"
+VARIABLE_NAME_PATTERN = r"^[a-z0-9_-]{1,255}$"
 
 Name = Annotated[
     str,
@@ -21,6 +26,22 @@ Name = Annotated[
         pattern=NAME_PATTERN,
         description="Lower-case name: letters, digits, '.', '_' and '-', at most 100 characters.",
         examples=["nightly-etl"],
+    ),
+]
+PrefectName = Annotated[
+    str,
+    Field(
+        pattern=PREFECT_NAME_PATTERN,
+        description="Name as Prefect accepts it: any characters (spaces and capitals too) except '/', '%', '&', '>', '<'.",
+        examples=["Hello World - Helm", "nightly-etl"],
+    ),
+]
+VariableName = Annotated[
+    str,
+    Field(
+        pattern=VARIABLE_NAME_PATTERN,
+        description="Prefect variable name: lower-case letters, digits, '-' and '_', at most 255 characters.",
+        examples=["warehouse_url"],
     ),
 ]
 Ident = Annotated[
@@ -57,3 +78,15 @@ class Metadata(Strict):
         default_factory=dict, description="Free-form key/value notes that pipeform never interprets."
     )
     description: str | None = Field(default=None, description="Human description of the object.")
+
+
+class PrefectMetadata(Metadata):
+    """Metadata of a kind named like a Prefect object (spaces and capitals allowed)."""
+
+    name: PrefectName = Field(description="Unique name of the document within its kind (the Prefect object's name).")
+
+
+class VariableMetadata(Metadata):
+    """Metadata of a Variable: its name follows Prefect's variable-name rule."""
+
+    name: VariableName = Field(description="Unique name of the Variable (the Prefect variable's name).")

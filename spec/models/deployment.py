@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
-from .common import ENTRYPOINT_PATTERN, Metadata, Name, Strict, Tags
+from .common import ENTRYPOINT_PATTERN, Name, PrefectMetadata, PrefectName, Strict, Tags
 
 
 class Schedule(Strict):
     """One schedule of a deployment. Exactly one of cron, interval, rrule."""
 
-    slug: Name | None = Field(
+    slug: PrefectName | None = Field(
         default=None,
         description="Stable key of the schedule; pipeform updates schedules in place by slug. Defaults to its position.",
         examples=["nightly"],
@@ -47,8 +47,10 @@ class ConcurrencySpec(Strict):
 class WorkPoolRef(Strict):
     """Where runs of the deployment execute."""
 
-    name: str = Field(description="Work pool name (a WorkPool document or an existing pool).", examples=["default"])
-    queue: str | None = Field(default=None, description="Work queue name within the pool.")
+    name: PrefectName = Field(
+        description="Work pool name (a WorkPool document or an existing pool).", examples=["default"]
+    )
+    queue: PrefectName | None = Field(default=None, description="Work queue name within the pool.")
     job_variables: dict[str, Any] = Field(default_factory=dict, description="Overrides of the pool's job template.")
 
 
@@ -85,12 +87,13 @@ class Source(Strict):
 class DeploymentSpec(Strict):
     """A Prefect deployment."""
 
-    flow: Name | None = Field(default=None, description="Name of a Flow document.", examples=["nightly-etl"])
+    flow: PrefectName | None = Field(default=None, description="Name of a Flow document.", examples=["nightly-etl"])
     entrypoint: str | None = Field(
         default=None, pattern=ENTRYPOINT_PATTERN, description="Existing Python flow, 'path/to/file.py:function'."
     )
-    flow_name: str | None = Field(
-        default=None, description="Prefect flow name when using `entrypoint` (default: the function name)."
+    flow_name: PrefectName | None = Field(
+        default=None,
+        description="Prefect flow name when using `entrypoint` (default: as Prefect names it: `@flow(name=...)`, else the function name with '_' as '-').",
     )
     work_pool: WorkPoolRef | None = Field(default=None, description="Work pool, queue and job variables.")
     environment: Name | None = Field(default=None, description="Name of an Environment document for the runs.")
@@ -116,6 +119,9 @@ class DeploymentSpec(Strict):
         default_factory=list, description="Prefect deployment triggers (automations), as in prefect.yaml."
     )
 
+    # The flow name the entrypoint's source declares (spec/flow_names.py), set when specs load.
+    _entrypoint_flow_name: str | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _one_flow(self) -> DeploymentSpec:
         if (self.flow is None) == (self.entrypoint is None):
@@ -128,5 +134,5 @@ class DeploymentDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Deployment"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: PrefectMetadata
     spec: DeploymentSpec

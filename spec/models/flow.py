@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .common import CALLABLE_PATTERN, Ident, Metadata, Name, Strict
+from .common import CALLABLE_PATTERN, Ident, PrefectMetadata, PrefectName, Strict
 from .options import FlowOptions, Hooks, TaskOptions
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object", "null"]
@@ -50,7 +50,7 @@ class ShellTask(Strict):
 class SubflowTask(Strict):
     """Call another Flow document as a Prefect subflow."""
 
-    flow: Name = Field(description="Name of a Flow document.", examples=["load-warehouse"])
+    flow: PrefectName = Field(description="Name of a Flow document.", examples=["load-warehouse"])
 
 
 class DeploymentTask(Strict):
@@ -154,5 +154,5 @@ class FlowDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Flow"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: PrefectMetadata
     spec: FlowSpec

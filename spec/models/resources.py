@@ -7,13 +7,13 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .block import from_env_name
-from .common import Metadata, Name, Strict, Tags
+from .common import Metadata, Name, PrefectMetadata, PrefectName, Strict, Tags, VariableMetadata
 
 
 class WorkQueue(Strict):
     """A queue inside a work pool."""
 
-    name: str = Field(description="Queue name.", examples=["critical"])
+    name: PrefectName = Field(description="Queue name.", examples=["critical"])
     description: str | None = Field(default=None, description="What the queue is for.")
     concurrency_limit: int | None = Field(default=None, ge=0, description="Runs at once from this queue.")
     priority: int | None = Field(default=None, ge=1, description="Lower runs first.")
@@ -39,7 +39,7 @@ class WorkPoolDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["WorkPool"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: PrefectMetadata
     spec: WorkPoolSpec
 
 
@@ -61,7 +61,7 @@ class ConcurrencyLimitDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["ConcurrencyLimit"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: PrefectMetadata
     spec: ConcurrencyLimitSpec
 
 
@@ -93,7 +93,7 @@ class VariableDocument(Strict):
 
     apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Variable"] = Field(description="Document kind.")
-    metadata: Metadata
+    metadata: VariableMetadata
     spec: VariableSpec
 
 

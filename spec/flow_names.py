@@ -1,0 +1,223 @@
+"""The Prefect flow name of an entrypoint, read from its source without importing it.
+
+`prefect deploy` imports the entrypoint and uses `flow.name`, which Prefect sets to
+`@flow(name=...)`, or else to the function's name with '_' turned into '-'. Reading the
+module's syntax tree gives the same answer for every name written as a literal (or a
+module-level string constant) and never executes the file, so `pipeform validate` can run
+on untrusted specs. A name that is computed (an f-string, a call, an import) is reported
+as such; only `import_flow_name` (used by `pipeform convert` and `--check-imports`, never by
+validate or plan) imports the module to learn it.
+
+Handled, as the module binds them at import (the last top-level binding wins):
+`@flow` / `@flow()` / `@flow(name=...)` / `@prefect.flow(...)` on a def or async def;
+`x = flow(fn)`, `x = flow(name=...)(fn)`, `x = Flow(fn=..., name=...)`, and
+`x = other.with_options(name=...)`.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+How = Literal["decorator", "function", "object", "computed", "not-a-flow", "missing", "unreadable"]
+MAX_SOURCE_BYTES = 2 * 1024 * 1024  # a larger "source file" is not read (reported as unreadable)
+
+
+@dataclass(frozen=True)
+class FlowName:
+    name: str | None  # None when the source does not say (see `how`)
+    how: How
+    detail: str = ""  # what was found, for diagnostics
+    line: int | None = None  # line of the definition in the source file
+
+
+def default_name(function: str) -> str:
+    """Prefect's default flow name for a function."""
+    return function.replace("_", "-").replace("<lambda>", "unknown-lambda")
+
+
+def source_file(root: str | Path, entrypoint: str) -> tuple[Path, str]:
+    """(file, object path) of `path/to/file.py:obj` or of a module path `pkg.mod.obj`."""
+    if ":" in entrypoint:
+        path, obj = entrypoint.rsplit(":", 1)
+        return Path(root) / path, obj
+    module, _, obj = entrypoint.rpartition(".")
+    base = Path(root, *module.split("."))
+    return (base / "__init__.py" if base.is_dir() else base.with_suffix(".py")), obj
+
+
+def resolve(root: str | Path, entrypoint: str) -> FlowName:
+    """The flow name the entrypoint's source declares (see the module docstring)."""
+    file, obj = source_file(root, entrypoint)
+    try:
+        if file.stat().st_size > MAX_SOURCE_BYTES:
+            return FlowName(None, "unreadable", f"{file} is larger than {MAX_SOURCE_BYTES} bytes")
+        tree = ast.parse(file.read_bytes(), filename=str(file))
+    except FileNotFoundError:
+        return FlowName(None, "missing", f"{file} not found")
+    except (OSError, SyntaxError, ValueError, RecursionError) as exc:
+        return FlowName(None, "unreadable", f"{file}: {exc}")
+    if "." in obj:  # Class.method: Prefect imports it; the decorator is on the method
+        cls, _, method = obj.partition(".")
+        body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls), None)
+        return _from_bindings(body or [], method, _constants(tree.body))
+    return _from_bindings(tree.body, obj, _constants(tree.body))
+
+
+def _constants(body: list[ast.stmt]) -> dict[str, str]:
+    """Module-level `NAME = "text"` bindings (a later one wins), for `@flow(name=NAME)`."""
+    out: dict[str, str] = {}
+    for node in body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    out[t.id] = node.value.value
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            out[node.target.id] = node.value.value
+    return out
+
+
+def _from_bindings(body: list[ast.stmt], name: str, consts: dict[str, str]) -> FlowName:
+    found = FlowName(None, "not-a-flow", f"no top-level definition of {name!r}")
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            found = _from_function(node, consts)
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            found = _from_expr(node.value, body, consts, node.lineno, depth=0)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            found = _from_expr(node.value, body, consts, node.lineno, depth=0) if node.value else found
+    return found
+
+
+def _is_flow(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id in ("flow", "Flow")) or (
+        isinstance(func, ast.Attribute) and func.attr in ("flow", "Flow")
+    )
+
+
+def _name_kwarg(call: ast.Call, consts: dict[str, str], line: int, fallback: FlowName) -> FlowName:
+    for kw in call.keywords:
+        if kw.arg == "name":
+            value = kw.value
+            if isinstance(value, ast.Constant) and value.value in (None, ""):  # Prefect: `name or default`
+                return fallback
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return FlowName(value.value, "decorator", "name=", line)
+            if isinstance(value, ast.Name) and value.id in consts:
+                return FlowName(consts[value.id], "decorator", f"name={value.id}", line)
+            return FlowName(None, "computed", f"name={ast.unparse(value)}", line)
+        if kw.arg is None:  # **options: the name may be inside
+            return FlowName(None, "computed", f"**{ast.unparse(kw.value)}", line)
+    return fallback
+
+
+def _from_function(node: ast.FunctionDef | ast.AsyncFunctionDef, consts: dict[str, str]) -> FlowName:
+    default = FlowName(default_name(node.name), "function", f"function {node.name}", node.lineno)
+    found = FlowName(None, "not-a-flow", f"{node.name} has no @flow decorator", node.lineno)
+    for dec in reversed(node.decorator_list):  # the outermost decorator is applied last
+        if _is_flow(dec):
+            found = default
+        elif isinstance(dec, ast.Call) and _is_flow(dec.func):
+            found = _name_kwarg(dec, consts, node.lineno, default)
+    return found
+
+
+def _from_expr(value: ast.expr, body: list[ast.stmt], consts: dict[str, str], line: int, depth: int) -> FlowName:
+    unknown = FlowName(None, "computed", ast.unparse(value)[:80], line)
+    if depth > 8 or not isinstance(value, ast.Call):
+        return unknown
+    func = value.func
+    if _is_flow(func):  # flow(fn, name=...) / Flow(fn=..., name=...)
+        fn = value.args[0] if value.args else next((k.value for k in value.keywords if k.arg == "fn"), None)
+        if not isinstance(fn, ast.Name):
+            return _name_kwarg(value, consts, line, unknown)
+        return _name_kwarg(value, consts, line, FlowName(default_name(fn.id), "object", f"flow({fn.id})", line))
+    if isinstance(func, ast.Call) and _is_flow(func.func) and value.args:  # flow(name=...)(fn)
+        fn = value.args[0]
+        base = (
+            FlowName(default_name(fn.id), "object", f"flow(...)({fn.id})", line)
+            if isinstance(fn, ast.Name)
+            else unknown
+        )
+        return _name_kwarg(func, consts, line, base)
+    if isinstance(func, ast.Attribute) and func.attr == "with_options" and isinstance(func.value, ast.Name):
+        base = _from_bindings(body, func.value.id, consts) if depth < 8 else unknown
+        return _name_kwarg(value, consts, line, base)
+    return unknown
+
+
+def import_flow_name(root: str | Path, entrypoint: str, timeout: float = 120.0) -> tuple[str | None, str]:
+    """Import the entrypoint in a child process (as `prefect deploy` does) and return
+    (flow.name, error). Executes the user's code: only for `convert` and `--check-imports`."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys; sys.path.insert(0, '.');"
+        "from prefect.flows import load_flow_from_entrypoint;"
+        "print(json.dumps(load_flow_from_entrypoint(sys.argv[1]).name))"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, entrypoint],
+            cwd=str(root),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    if done.returncode != 0:
+        return None, (done.stderr.strip().splitlines() or ["import failed"])[-1]
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1]), ""
+    except (ValueError, IndexError):
+        return None, "no flow name printed"
+
+
+def annotate(documents: list, root: str, locate) -> list:
+    """Give each entrypoint Deployment its resolved flow name (read by
+    checks.deployment_flow_name) and return the located warnings: a declared `flow_name`
+    that differs from the entrypoint's, a computed name pipeform cannot read."""
+    from .diagnostics import Diagnostic
+
+    out = []
+    for doc in documents:
+        spec = getattr(doc, "spec", None)
+        if getattr(doc, "kind", None) != "Deployment" or not spec.entrypoint:
+            continue
+        found = resolve(root, spec.entrypoint)
+        name = doc.metadata.name
+        spec._entrypoint_flow_name = found.name
+        if found.how == "computed" and not spec.flow_name:
+            out.append(
+                Diagnostic(
+                    "flow.name-computed",
+                    f"the flow name of {spec.entrypoint} is computed ({found.detail}); pipeform reads sources without "
+                    f"importing them and uses {default_name(spec.entrypoint.rsplit(':', 1)[-1].split('.')[-1])!r}",
+                    locate("Deployment", name, ("spec", "entrypoint")),
+                    "warning",
+                    hint="set flow_name to the name the flow gets, or run `pipeform validate --check-imports`",
+                )
+            )
+        elif found.name is not None and spec.flow_name and spec.flow_name != found.name:
+            out.append(
+                Diagnostic(
+                    "flow.name-mismatch",
+                    f"flow_name {spec.flow_name!r} differs from the name the entrypoint declares ({found.name!r}, "
+                    f"line {found.line}); `prefect deploy` would name the flow {found.name!r}",
+                    locate("Deployment", name, ("spec", "flow_name")),
+                    "warning",
+                    hint=f"remove flow_name, or set it to {found.name!r}",
+                )
+            )
+    return out

@@ -1,0 +1,158 @@
+"""Flow names of entrypoint deployments resolved as Prefect names them, from the source
+without importing it; names with spaces and capitals accepted where Prefect accepts them."""
+
+import pytest
+
+from pipeform.spec import load_project
+from pipeform.spec.checks import deployment_flow_name
+from pipeform.spec.flow_names import resolve
+
+SOURCES = {
+    "bare": "from prefect import flow\n\n@flow\ndef update_ncbi_datasets(x: int = 1):\n    return x\n",
+    "called": "from prefect import flow\n\n@flow()\ndef update_ncbi_datasets():\n    pass\n",
+    "named": "import prefect\n\n@prefect.flow(name='MAGI Vote', retries=2)\nasync def update_ncbi_datasets():\n    pass\n",
+    "constant": "from prefect import flow\nNAME = 'from-constant'\n\n@flow(name=NAME)\ndef update_ncbi_datasets():\n    pass\n",
+    "object": "from prefect import Flow\n\ndef body():\n    pass\n\nupdate_ncbi_datasets = Flow(fn=body, name='Object Flow')\n",
+    "wrapped": "from prefect import flow\n\ndef do_it():\n    pass\n\nupdate_ncbi_datasets = flow(do_it)\n",
+    "decorated-call": "from prefect import flow\n\ndef do_it():\n    pass\n\nupdate_ncbi_datasets = flow(name='late')(do_it)\n",
+    "options": "from prefect import flow\n\n@flow(name='base')\ndef base():\n    pass\n\nupdate_ncbi_datasets = base.with_options(name='variant')\n",
+    "options-unnamed": "from prefect import flow\n\n@flow(name='base')\ndef base():\n    pass\n\nupdate_ncbi_datasets = base.with_options(retries=3)\n",
+    "rebound": "from prefect import flow\n\n@flow(name='first')\ndef update_ncbi_datasets():\n    pass\n\n@flow(name='second')\ndef update_ncbi_datasets():\n    pass\n",
+    "computed": "import os\nfrom prefect import flow\n\n@flow(name=f\"etl-{os.environ['X']}\")\ndef update_ncbi_datasets():\n    pass\n",
+    "empty-name": "from prefect import flow\n\n@flow(name='')\ndef update_ncbi_datasets():\n    pass\n",
+}
+EXPECTED = {
+    "bare": ("update-ncbi-datasets", "function"),
+    "called": ("update-ncbi-datasets", "function"),
+    "named": ("MAGI Vote", "decorator"),
+    "constant": ("from-constant", "decorator"),
+    "object": ("Object Flow", "decorator"),
+    "wrapped": ("do-it", "object"),
+    "decorated-call": ("late", "decorator"),
+    "options": ("variant", "decorator"),
+    "options-unnamed": ("base", "decorator"),
+    "rebound": ("second", "decorator"),
+    "computed": (None, "computed"),
+    "empty-name": ("update-ncbi-datasets", "function"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOURCES))
+def test_resolve_matches_prefect(tmp_path, case):
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "f.py").write_text(SOURCES[case])
+    found = resolve(tmp_path, "flows/f.py:update_ncbi_datasets")
+    assert (found.name, found.how) == EXPECTED[case]
+    if found.name is not None:  # the name Prefect itself gives the imported flow
+        from prefect.flows import load_flow_from_entrypoint
+
+        assert load_flow_from_entrypoint(f"{tmp_path}/flows/f.py:update_ncbi_datasets").name == found.name
+
+
+def test_resolve_never_imports(tmp_path):
+    (tmp_path / "f.py").write_text(
+        f"open({str(tmp_path / 'ran')!r}, 'w').write('x')\nfrom prefect import flow\n\n@flow\ndef a_b():\n    pass\n"
+    )
+    assert resolve(tmp_path, "f.py:a_b").name == "a-b"
+    assert not (tmp_path / "ran").exists()
+
+
+def test_module_path_and_missing_file(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text(SOURCES["named"])
+    assert resolve(tmp_path, "pkg.mod.update_ncbi_datasets").name == "MAGI Vote"
+    assert resolve(tmp_path, "nope.py:f").how == "missing"
+
+
+DEPLOYMENT = """\
+apiVersion: pipeform/v1
+kind: Deployment
+metadata: {name: "Cybergov MAGI Voter"}
+spec:
+  entrypoint: flows/f.py:update_ncbi_datasets
+FLOW_NAME"""
+
+
+def _project(write, source: str, flow_name: str = ""):
+    write("flows/f.py", source)
+    path = write("d.yaml", DEPLOYMENT.replace("FLOW_NAME", f"  flow_name: {flow_name}\n" if flow_name else ""))
+    return load_project([path.parent])
+
+
+def test_deployment_address_uses_prefect_flow_name(write):
+    project, diags = _project(write, SOURCES["bare"])
+    assert diags == []
+    spec = project.deployments["Cybergov MAGI Voter"].spec
+    assert deployment_flow_name(spec) == "update-ncbi-datasets"
+
+
+def test_flow_name_override_differing_is_a_located_warning(write):
+    project, diags = _project(write, SOURCES["named"], flow_name='"Other Name"')
+    assert project is not None
+    assert [(d.code, d.severity, d.origin.line, d.origin.column) for d in diags] == [
+        ("flow.name-mismatch", "warning", 6, 14)
+    ]
+    assert "'MAGI Vote'" in diags[0].message
+    assert deployment_flow_name(project.deployments["Cybergov MAGI Voter"].spec) == "Other Name"
+
+
+def test_flow_name_override_matching_is_quiet(write):
+    project, diags = _project(write, SOURCES["named"], flow_name='"MAGI Vote"')
+    assert diags == [] and project is not None
+
+
+def test_computed_flow_name_is_a_warning_naming_the_fix(write):
+    project, diags = _project(write, SOURCES["computed"])
+    assert project is not None and [d.code for d in diags] == ["flow.name-computed"]
+    assert "flow_name" in diags[0].hint and diags[0].origin.line == 5
+
+
+def test_check_imports_checks_flow_name_and_parameters(write, cli):
+    write(
+        "flows/f.py",
+        "import os\nfrom prefect import flow\n\n@flow(name=os.environ.get('NOPE', 'dyn'))\ndef g(x: int = 1):\n    pass\n",
+    )
+    path = write(
+        "d.yaml",
+        "apiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  entrypoint: flows/f.py:g\n"
+        "  parameters: {x: 2, y: 3}\n  schedules:\n    - {interval: 60, parameters: {z: 1}}\n",
+    )
+    result = cli("validate", "--check-imports", "--output", "json", path.parent)
+    assert result.exit_code == 1
+    import json
+
+    found = {(d["code"], d["line"]) for d in json.loads(result.output)["diagnostics"]}
+    assert ("import.flow-name", 5) in found
+    assert ("import.unknown-arg", 6) in found and ("import.unknown-arg", 8) in found
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "ok"),
+    [
+        ("Deployment", "Hello World - Helm", True),
+        ("Deployment", "01 Deploy Wallet Valuations", True),
+        ("Deployment", "a/b", False),
+        ("Deployment", "50% off", False),
+        ("Deployment", "   ", False),
+        ("WorkPool", "My Pool", True),
+        ("Automation", "Notify On Failure!", True),
+        ("Variable", "my_var-2", True),
+        ("Variable", "My Var", False),
+        ("Variable", "a.b", False),
+    ],
+)
+def test_names_as_prefect_accepts_them(write, kind, name, ok):
+    specs = {
+        "Deployment": "entrypoint: f.py:g\n  flow_name: g",
+        "WorkPool": "type: process",
+        "Automation": "trigger: {expect: [prefect.flow-run.Failed]}\n  actions: [{type: cancel-flow-run}]",
+        "Variable": "value: 1",
+    }
+    path = write(
+        "x.yaml", f'apiVersion: pipeform/v1\nkind: {kind}\nmetadata: {{name: "{name}"}}\nspec:\n  {specs[kind]}\n'
+    )
+    project, diags = load_project([path])
+    assert (project is not None) == ok, [d.message for d in diags]
+    if not ok:
+        assert [d.code for d in diags if d.severity == "error"] == ["schema.pattern"]
