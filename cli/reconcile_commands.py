@@ -276,13 +276,8 @@ def import_cmd(
 def _write_documents(outdir: Path, documents) -> list[Path]:
     import yaml
 
-    files = {
-        "WorkPool": "work-pools.yaml",
-        "ConcurrencyLimit": "concurrency-limits.yaml",
-        "Variable": "variables.yaml",
-        "Deployment": "deployments.yaml",
-        "Automation": "automations.yaml",
-    }
+    from pipeform.reconciler.importer import IMPORT_FILES as files
+
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, file in files.items():

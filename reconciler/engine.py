@@ -18,6 +18,8 @@ from pipeform.spec.project import Project
 from .api import ServerAPI
 from .apply import Outcome, Progress, apply_plan
 from .desired import desired_state
+from .inputs import gather_inputs
+from .kinds import KINDS
 from .lock import acquire
 from .observe import ActualState, observe
 from .plan import Action, Plan, ResourceChange, make_plan
@@ -44,7 +46,7 @@ def _touched(plan: Plan) -> set[str]:
     """What a plan's pending changes depend on: their objects, and a schedule's deployment
     (its server id is where the schedule is written)."""
     out = {c.address for c in plan.pending}
-    out |= {f"deployment.{c.name.rsplit('/', 1)[0]}" for c in plan.pending if c.kind == "schedule"}
+    out |= {c.parent for c in plan.pending if c.parent and KINDS[c.kind].belongs_to_parent}
     return out
 
 
@@ -63,7 +65,7 @@ async def plan_project(
 ) -> tuple[Plan, frozenset[str]]:
     """Observe the server and plan; returns the plan and the current inventory."""
     opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
-    plan, actual = await _plan(api, project, desired_state(project), opts)
+    plan, actual = await _plan(api, project, desired_state(gather_inputs(project)), opts)
     return plan, actual.inventory
 
 
@@ -86,7 +88,7 @@ async def apply_project(
     confirm and apply. Returns the plan and the outcomes (None when refused or not
     confirmed; () when there was nothing to do)."""
     opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
-    desired = desired_state(project)
+    desired = desired_state(gather_inputs(project))
     plan, actual = await _plan(api, project, desired, opts)
     if plan.errors or not plan.pending:
         return plan, None if plan.errors else ()
@@ -143,11 +145,11 @@ async def drift(api: ServerAPI, project: Project, targets: tuple[str, ...] = ())
     hand (update), deleted behind pipeform's back (create), or owned but gone from the specs
     (delete, i.e. what `apply --prune` would remove)."""
     opts = {"prune": True, "allow_empty": True, "adopt": True, "targets": targets}
-    plan, actual = await _plan(api, project, desired_state(project), opts)
+    plan, actual = await _plan(api, project, desired_state(gather_inputs(project)), opts)
 
     def owned(c: ResourceChange) -> bool:
-        if c.kind == "schedule":  # schedules belong to their deployment
-            return f"deployment.{c.name.rsplit('/', 1)[0]}" in actual.inventory or c.address in actual.inventory
+        if KINDS[c.kind].belongs_to_parent:  # a schedule is owned with its deployment
+            return c.parent in actual.inventory or c.address in actual.inventory
         return c.address in actual.inventory
 
     return tuple(c for c in plan.pending if owned(c) and c.action is not Action.NOOP)

@@ -15,43 +15,14 @@ unless allow_empty=True.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 
-from .normalize import comparable
+from .changes import Action, FieldDiff, ResourceChange
+from .kinds import KINDS
 from .resources import MASK, Resource, canonical, fingerprint, masked, touches, unquote
 
 PLAN_FORMAT_VERSION = "1.0"
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    REPLACE = "replace"  # only where the server forbids an in-place change (work pool type)
-    NOOP = "no-op"
-
-
-@dataclass(frozen=True)
-class FieldDiff:
-    path: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True)
-class ResourceChange:
-    address: str
-    kind: str
-    name: str
-    action: Action
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    diffs: tuple[FieldDiff, ...] = ()
-    origin: str | None = None
-    server_id: str | None = None
-    sensitive: tuple[str, ...] = ()
-    reason: str = ""
+__all__ = ["Action", "FieldDiff", "Plan", "ResourceChange", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +86,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "server_id": c.server_id,
                 "sensitive": list(c.sensitive),
                 "reason": c.reason,
+                "parent": c.parent,
             }
             for c in plan.changes
         ],
@@ -139,6 +111,7 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
             server_id=c["server_id"],
             sensitive=tuple(c["sensitive"]),
             reason=c["reason"],
+            parent=c.get("parent") or KINDS[c["kind"]].parent_of(c["name"]),
         )
         for c in data["changes"]
     )
@@ -153,34 +126,6 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
     )
 
 
-ORDER = {
-    "work_pool": 0,
-    "work_queue": 1,
-    "global_limit": 2,
-    "tag_limit": 2,
-    "variable": 2,
-    "deployment": 3,
-    "schedule": 4,
-    "automation": 5,  # after the deployments its actions reference (deleted before them)
-}
-REPLACE_ON = {"work_pool": ("type",)}  # immutable on the server
-
-
-def _subset(actual: Any, wanted: Any) -> Any:
-    """The part of `actual` at the paths `wanted` sets (work pool job template overrides)."""
-    if isinstance(wanted, dict) and isinstance(actual, dict):
-        return {k: _subset(actual.get(k), v) for k, v in wanted.items()}
-    return actual
-
-
-def _comparable_pair(desired: Resource, actual: Resource) -> tuple[dict[str, Any], dict[str, Any]]:
-    want = comparable(desired.body)
-    have = comparable(actual.body, desired.body)
-    if desired.kind == "work_pool":
-        have["base_job_template"] = _subset(have.get("base_job_template"), want.get("base_job_template") or {})
-    return want, have
-
-
 def diff(old: Any, new: Any, path: str = "") -> list[FieldDiff]:
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[FieldDiff] = []
@@ -188,6 +133,70 @@ def diff(old: Any, new: Any, path: str = "") -> list[FieldDiff]:
             out.extend(diff(old.get(k), new.get(k), f"{path}.{k}" if path else k))
         return out
     return [] if canonical(old) == canonical(new) else [FieldDiff(path, old, new)]
+
+
+def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: bool) -> ResourceChange | str:
+    """The change for one desired resource, or the refusal (an error) to make it."""
+    kind = KINDS[d.kind]
+    common = {"origin": d.origin, "sensitive": d.sensitive, "parent": d.parent}
+    if a is None:
+        return ResourceChange(
+            d.address, d.kind, d.name, Action.CREATE, None, d.body, reason="not on the server", **common
+        )
+    if d.address not in inventory and not adopt and not kind.belongs_to_parent:
+        return (
+            f"{d.address} already exists on the server and was not created by pipeform;"
+            " pass --adopt to take it over (or `pipeform import`)"
+        )
+    want, got = kind.comparable(d.body, a.body)
+    diffs = tuple(diff(got, want))
+    if not diffs:
+        return ResourceChange(d.address, d.kind, d.name, Action.NOOP, got, want, server_id=a.server_id, **common)
+    action = Action.REPLACE if any(f.path in kind.replace_on for f in diffs) else Action.UPDATE
+    reason = "adopted" if d.address not in inventory else ""
+    return ResourceChange(
+        d.address, d.kind, d.name, action, got, {**d.body}, diffs, server_id=a.server_id, reason=reason, **common
+    )
+
+
+def _deletes(
+    desired: list[Resource], actual: tuple[Resource, ...], inventory: frozenset[str], prune: bool, allow_empty: bool
+) -> tuple[list[Resource], list[str], list[str]]:
+    """What to delete, the refusal to prune everything, and the orphans: owned objects that
+    left the specs and stay because prune is off."""
+    wanted = {d.address for d in desired}
+    # An object that belongs to its parent (a schedule to its deployment) and left the spec
+    # of an owned parent is removed with the parent's update, prune or not (prefect.yaml
+    # semantics: `schedules` is the full list).
+    owned_parents = wanted & inventory
+
+    def child(r: Resource) -> bool:
+        return KINDS[r.kind].belongs_to_parent
+
+    stale = [
+        a
+        for a in actual
+        if a.address not in wanted and ((prune and a.address in inventory) or (child(a) and a.parent in owned_parents))
+    ]
+    owned_present = [a for a in actual if a.address in inventory and not child(a)]
+    deletes = [a for a in stale if not child(a) or a.parent in owned_parents or prune]
+    errors = []
+    if prune and owned_present and not any(not child(d) for d in desired) and not allow_empty:
+        errors.append(
+            f"refusing to prune all {len(owned_present)} objects pipeform owns for this project:"
+            " the specs declare nothing (pass --allow-empty)"
+        )
+        deletes = []
+    deleted = {a.address for a in deletes}
+    orphans = sorted(a.address for a in owned_present if a.address not in wanted and a.address not in deleted)
+    return deletes, errors, orphans
+
+
+def _order(c: ResourceChange) -> tuple[bool, int, str]:
+    """Kinds in registry order (pools before their queues, deployments before schedules),
+    deletes after everything else in reverse order."""
+    order = KINDS[c.kind].order
+    return (c.action is Action.DELETE, -order if c.action is Action.DELETE else order, c.address)
 
 
 def make_plan(
@@ -207,108 +216,33 @@ def make_plan(
     changes: list[ResourceChange] = []
     errors: list[str] = []
     for d in desired:
-        a = have.get(d.address)
-        if a is None:
-            changes.append(
-                ResourceChange(
-                    d.address,
-                    d.kind,
-                    d.name,
-                    Action.CREATE,
-                    None,
-                    d.body,
-                    origin=d.origin,
-                    sensitive=d.sensitive,
-                    reason="not on the server",
-                )
-            )
-            continue
-        if d.address not in inventory and not adopt and d.kind != "schedule":
-            errors.append(
-                f"{d.address} already exists on the server and was not created by pipeform; pass --adopt to take it over (or `pipeform import`)"
-            )
-            continue
-        want, got = _comparable_pair(d, a)
-        diffs = tuple(diff(got, want))
-        if not diffs:
-            changes.append(
-                ResourceChange(
-                    d.address,
-                    d.kind,
-                    d.name,
-                    Action.NOOP,
-                    got,
-                    want,
-                    origin=d.origin,
-                    server_id=a.server_id,
-                    sensitive=d.sensitive,
-                )
-            )
-            continue
-        action = Action.REPLACE if any(f.path in REPLACE_ON.get(d.kind, ()) for f in diffs) else Action.UPDATE
-        after = {**d.body}
-        changes.append(
-            ResourceChange(
-                d.address,
-                d.kind,
-                d.name,
-                action,
-                got,
-                after,
-                diffs,
-                d.origin,
-                a.server_id,
-                d.sensitive,
-                reason="adopted" if d.address not in inventory else "",
-            )
+        made = _change(d, have.get(d.address), inventory, adopt)
+        if isinstance(made, str):
+            errors.append(made)
+        else:
+            changes.append(made)
+    deletes, refused, orphans = _deletes(desired, actual, inventory, prune, allow_empty)
+    errors += refused
+    changes += [
+        ResourceChange(
+            a.address,
+            a.kind,
+            a.name,
+            Action.DELETE,
+            a.body,
+            None,
+            server_id=a.server_id,
+            reason="owned by pipeform, no longer in the specs",
+            parent=a.parent,
         )
-    wanted = {d.address for d in desired}
-    # Schedules belong to their deployment: a schedule of an owned deployment that left the
-    # spec is removed with the deployment update, prune or not (prefect.yaml semantics: `schedules` is the full list).
-    owned_deployments = {d.address.removeprefix("deployment.") for d in desired if d.kind == "deployment"} & {
-        a.removeprefix("deployment.") for a in inventory
-    }
-    stale = [
-        a
-        for a in actual
-        if a.address not in wanted
-        and (
-            (prune and a.address in inventory)
-            or (a.kind == "schedule" and a.name.rsplit("/", 1)[0] in owned_deployments)
-        )
+        for a in deletes
     ]
-    owned_present = [a for a in actual if a.address in inventory and a.kind != "schedule"]
-    deletes = [a for a in stale if a.kind != "schedule" or a.name.rsplit("/", 1)[0] in owned_deployments or prune]
-    if prune and owned_present and not any(d.kind != "schedule" for d in desired) and not allow_empty:
-        errors.append(
-            f"refusing to prune all {len(owned_present)} objects pipeform owns for this project: the specs declare nothing (pass --allow-empty)"
-        )
-        deletes = []
-    for a in deletes:
-        changes.append(
-            ResourceChange(
-                a.address,
-                a.kind,
-                a.name,
-                Action.DELETE,
-                a.body,
-                None,
-                server_id=a.server_id,
-                reason="owned by pipeform, no longer in the specs",
-            )
-        )
-    deleted = {a.address for a in deletes}
-    orphans = sorted(a.address for a in owned_present if a.address not in wanted and a.address not in deleted)
-
     targets = tuple(unquote(t) for t in targets)
 
     def targeted(address: str) -> bool:
         return not targets or any(address == t or address.startswith(t.rstrip("/") + "/") for t in targets)
 
-    changes = [c for c in changes if targeted(c.address)]
+    changes = sorted((c for c in changes if targeted(c.address)), key=_order)
     orphans = [a for a in orphans if targeted(a)]
-    changes.sort(
-        key=lambda c: (c.action is Action.DELETE, ORDER[c.kind] * (-1 if c.action is Action.DELETE else 1), c.address)
-    )
     addresses = {c.address for c in changes}
     return Plan(project, env, server, tuple(changes), fingerprint(actual, addresses), tuple(errors), tuple(orphans))

@@ -21,7 +21,20 @@ from typing import Any
 from pipeform import masking
 
 MASK = masking.MASK
-KINDS = ("work_pool", "work_queue", "global_limit", "tag_limit", "variable", "deployment", "schedule", "automation")
+
+
+class FrozenBody(dict[str, Any]):
+    """A resource's body, read-only once built (a dict still, for json and comparisons).
+    Only its top level is guarded: nested values are never written to either."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a Resource body is immutable; build a new Resource")
+
+    __setitem__ = __delitem__ = setdefault = pop = popitem = clear = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenBody, (dict(self),))
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9._/:-]+$")
@@ -51,6 +64,11 @@ class Resource:
     origin: str | None = None  # file:line:col of the declaring document (desired side only)
     sensitive: tuple[str, ...] = ()  # dotted paths inside body whose values are secret
     server_id: str | None = None  # actual side only
+    parent: str | None = None  # address of the object this one lives in (a queue's pool, a schedule's deployment)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.body, FrozenBody):
+            object.__setattr__(self, "body", FrozenBody(self.body))
 
 
 def canonical(value: Any) -> str:
@@ -112,3 +130,11 @@ def secret_values(body: dict[str, Any] | None, sensitive: tuple[str, ...]) -> li
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     return masking.scrub(text, secrets)  # every escaped and encoded form too
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, mappings merged key by key at every depth."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

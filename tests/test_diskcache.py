@@ -13,10 +13,11 @@ PROBE = """
 import json, sys
 from pipeform.spec import load_project
 from pipeform.reconciler.desired import desired_state
+from pipeform.reconciler.inputs import gather_inputs
 project, diagnostics = load_project([sys.argv[1]])
 out = {"codes": [d.code for d in diagnostics], "prefect_imported": "prefect" in sys.modules}
 if project is not None:
-    deps = [r for r in desired_state(project) if r.kind == "deployment"]
+    deps = [r for r in desired_state(gather_inputs(project)) if r.kind == "deployment"]
     out["schema"] = deps[0].body["parameter_openapi_schema"] if deps else None
     out["prefect_imported"] = "prefect" in sys.modules
 print(json.dumps(out))

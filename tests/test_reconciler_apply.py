@@ -241,8 +241,11 @@ def test_observe_reads_only_what_the_project_can_own(tmp_path):
     async def observed():
         async with ServerAPI.from_env() as api:
             from pipeform.reconciler.desired import desired_state
+            from pipeform.reconciler.inputs import gather_inputs
 
-            state = await observe(api, project.name, project.env, [r.address for r in desired_state(project)])
+            state = await observe(
+                api, project.name, project.env, [r.address for r in desired_state(gather_inputs(project))]
+            )
             return {r.address for r in state.resources}, await drift(api, project)
 
     addresses, drifted = asyncio.run(observed())

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeform.reconciler.desired import desired_state
-from pipeform.reconciler.normalize import actual_schedule, deployment_body, schedule_body
+from pipeform.reconciler.inputs import gather_inputs
+from pipeform.reconciler.kinds.deployment_values import deployment_body
+from pipeform.reconciler.kinds.schedule import SCHEDULE, actual_schedule, schedule_body
 from pipeform.reconciler.plan import Action, Plan, make_plan
 from pipeform.reconciler.render import plan_text
 from pipeform.reconciler.resources import MASK, Resource, canonical, fingerprint
@@ -139,15 +141,14 @@ def test_server_defaults_are_applied_to_both_sides():
     assert canonical(mine) == canonical(server)
     spec = schedule_body({"interval": 3600}, "hourly")
     raw = {"schedule": {"interval": 3600.0, "timezone": "UTC", "anchor_date": "2024-01-01T00:00:00Z"}, "active": True}
-    from pipeform.reconciler.normalize import comparable
-
-    assert comparable(actual_schedule(raw, "hourly"), spec) == comparable(spec)
+    want, have = SCHEDULE.comparable(spec, actual_schedule(raw, "hourly"))
+    assert have == want
 
 
 def test_desired_state_of_an_example(monkeypatch):
     monkeypatch.setenv("PIPEFORM_EXAMPLE_SECRET", "value-from-env")
     project = load_project_or_raise([ROOT / "examples" / "quickstart"])
-    resources = {r.address: r for r in desired_state(project)}
+    resources = {r.address: r for r in desired_state(gather_inputs(project))}
     dep = next(r for r in resources.values() if r.kind == "deployment")
     assert dep.body["entrypoint"].startswith("pipeform.compiler.loader:")
     assert f"pipeform:{project.name}" in dep.body["tags"]
@@ -190,7 +191,7 @@ spec: {flow: f, environment: rt, work_pool: {name: pool, job_variables: {working
 """,
     )
     project = load_project_or_raise([path], env="prod")
-    [dep] = [r for r in desired_state(project) if r.kind == "deployment"]
+    [dep] = [r for r in desired_state(gather_inputs(project)) if r.kind == "deployment"]
     env = dep.body["job_variables"]["env"]
     assert env == {
         "TOKEN": "abc-secret-123",

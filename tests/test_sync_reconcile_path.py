@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from server_helpers import apply_specs, plan_specs, server
 
-from pipeform.reconciler.desired import desired_state, git_info
+from pipeform.reconciler.desired import desired_state
+from pipeform.reconciler.inputs import gather_inputs, git_info
 from pipeform.reconciler.render import drift_text, plan_text
 from pipeform.spec import load_project_or_raise
 
@@ -56,14 +57,16 @@ def new_repo(tmp_path: Path, text: str) -> Path:
 def test_working_directory_is_repository_relative_and_dirty_is_recorded(tmp_path):
     repo = new_repo(tmp_path, specs("p" + uuid.uuid4().hex[:8], ["a"]))
     project = load_project_or_raise([repo / "specs"])
-    dep = next(r for r in desired_state(project) if r.kind == "deployment")
+    dep = next(r for r in desired_state(gather_inputs(project)) if r.kind == "deployment")
     step = {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PIPEFORM_REPO_ROOT }}/specs"}}
     assert dep.body["pull_steps"] == [step]
     sha = git(repo, "rev-parse", "HEAD")
     assert dep.body["version_full"].endswith(f".git.{sha[:12]}")
     (repo / "specs" / "flows.py").write_text(FLOW + "# edited\n")
     assert git_info(str(repo / "specs")).dirty
-    dep = next(r for r in desired_state(load_project_or_raise([repo / "specs"])) if r.kind == "deployment")
+    dep = next(
+        r for r in desired_state(gather_inputs(load_project_or_raise([repo / "specs"]))) if r.kind == "deployment"
+    )
     assert dep.body["version_full"].endswith(f".git.{sha[:12]}.dirty")
 
 
@@ -73,7 +76,7 @@ def test_outside_git_the_absolute_folder_is_kept(tmp_path):
     (d / "project.yaml").write_text(specs("p" + uuid.uuid4().hex[:8], ["a"]))
     (d / "flows.py").write_text(FLOW)
     project = load_project_or_raise([d])
-    dep = next(r for r in desired_state(project) if r.kind == "deployment")
+    dep = next(r for r in desired_state(gather_inputs(project)) if r.kind == "deployment")
     assert dep.body["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == project.root
     assert "version_full" not in dep.body
 

@@ -1,0 +1,155 @@
+"""Everything desired_state needs from outside the specs, gathered in one place before it
+runs: the project's git commit, the values of the environment variables its Environments
+name as secrets, and the parameter schemas of its Python entrypoints (read from files,
+kept in pipeform's disk cache, computed by Prefect when not cached). desired_state is then
+a pure function of a `DesiredInput`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pipeform import diskcache
+from pipeform.spec.project import Project
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    sha: str
+    prefix: str  # the project folder relative to the repository root ("" at the root)
+    dirty: bool  # uncommitted or untracked files under the project folder
+
+    @property
+    def version_suffix(self) -> str:
+        """`.git.<sha12>` (plus `.dirty` when the files differ from that commit)."""
+        return f".git.{self.sha[:12]}" + (".dirty" if self.dirty else "")
+
+
+@dataclass(frozen=True)
+class DesiredInput:
+    project: Project
+    git: GitInfo | None  # the project's repository, None outside git
+    secrets: Mapping[str, str]  # environment variable -> value, for every `from_env` the deployments use
+    entrypoint_schemas: Mapping[str, dict[str, Any]]  # Python entrypoint -> its parameter schema
+
+    def entrypoint_schema(self, entrypoint: str) -> dict[str, Any]:
+        """A copy: bodies are compared and written, never shared."""
+        return json.loads(json.dumps(self.entrypoint_schemas[entrypoint]))  # type: ignore[no-any-return]
+
+
+def gather_inputs(project: Project) -> DesiredInput:
+    """The side effects of desired state, all here: git, the environment, files, the cache."""
+    secrets: dict[str, str] = {}
+    schemas: dict[str, dict[str, Any]] = {}
+    for doc in project.deployments.values():
+        s = doc.spec
+        if s.environment:
+            for value in project.environments[s.environment].spec.env.values():
+                if not isinstance(value, str):
+                    secrets[value.from_env] = os.environ.get(value.from_env, "")
+        if not s.flow and s.entrypoint not in schemas:
+            schemas[s.entrypoint] = _entrypoint_schema(project.root, s.entrypoint)
+    return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas))
+
+
+def git_info(root: str) -> GitInfo | None:
+    """HEAD, the project's place in its repository and whether its files differ from HEAD;
+    None outside a git repository."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD", "--show-prefix")
+    if head is None:
+        return None
+    sha, _, prefix = head.partition("\n")
+    status = git("status", "--porcelain", "--", ".")
+    return GitInfo(sha.strip(), prefix.strip().rstrip("/"), status is None or bool(status.strip()))
+
+
+_schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+# Where a signature's names may come from for its schema to depend on nothing but the file
+# (and these packages' versions, part of the disk cache key).
+_FIXED_MODULES = frozenset(sys.stdlib_module_names) | {"prefect", "pydantic", "typing_extensions"}
+
+
+def _entrypoint_schema(root: str, entrypoint: str) -> dict[str, Any]:
+    """Parameter schema of an existing Python flow, read from source without importing it
+    (Prefect's parameter_schema_from_entrypoint, the schema `prefect deploy` sends).
+    Computed once per file content and function, however many deployments use it; and kept
+    on disk (pipeform.diskcache) when the function's signature names only builtins, the
+    standard library, prefect or pydantic, so that a later run needs neither the computation
+    nor Prefect's import (about 1 s)."""
+    path, func = entrypoint.rsplit(":", 1)
+    full = path if os.path.isabs(path) else os.path.join(root, path)
+    with open(full, "rb") as f:
+        source = f.read()
+    key = (full, func, hashlib.sha256(source).hexdigest())
+    if key not in _schemas:
+        disk = (key[2], func, diskcache.versions("prefect", "pydantic"), sys.version)
+        fixed = _self_contained(source, func)
+        cached = diskcache.get("schemas", disk) if fixed else None
+        if not isinstance(cached, dict):
+            from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+            cached = parameter_schema_from_entrypoint(f"{full}:{func}").model_dump(mode="json")
+            if fixed:
+                diskcache.put("schemas", disk, cached)
+        _schemas[key] = cached
+    return _schemas[key]
+
+
+def _self_contained(source: bytes, func: str) -> bool:
+    """Whether the schema of `func` depends only on this file: every name in its annotations
+    is a builtin or imported (at top level, as Prefect's loader sees it) from the standard
+    library, prefect or pydantic, and every default is a literal. Anything else (a class
+    defined here or in a local module, a string annotation, `import *`, a computed default)
+    is not cached on disk."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    fixed: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            fixed |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] in _FIXED_MODULES}
+        elif isinstance(node, ast.ImportFrom):
+            if any(a.name == "*" for a in node.names):
+                return False
+            if node.level == 0 and (node.module or "").split(".")[0] in _FIXED_MODULES:
+                fixed |= {a.asname or a.name for a in node.names}
+    fn = next(
+        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == func), None
+    )
+    if fn is None:
+        return False
+    a = fn.args
+    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+    annotations = [p.annotation for p in params if p.annotation is not None]
+    values = [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
+    for node in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return False  # a forward reference, resolved against who knows what
+    for node in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(node, ast.Name) and node.id not in fixed and not hasattr(builtins, node.id):
+            return False
+    try:
+        for value in values:
+            ast.literal_eval(value)  # a default computed at load time (os.environ[...]) may vary
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False
+    return True

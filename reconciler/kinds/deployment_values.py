@@ -1,0 +1,194 @@
+"""The deployment kind's values: its comparable form, the job variables and pull steps the
+specs ask for, and a server deployment as a spec (import). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pipeform.spec.flow_names import default_name
+from pipeform.worker import REPO_ROOT_ENV
+
+from ..inventory import OWNER_TAG_PREFIX
+from .common import compact
+
+if TYPE_CHECKING:
+    from ..inputs import GitInfo
+
+DEPLOYMENT_FIELDS = (
+    "flow_name",
+    "entrypoint",
+    "work_pool_name",
+    "work_queue_name",
+    "parameters",
+    "job_variables",
+    "tags",
+    "description",
+    "version",
+    "paused",
+    "enforce_parameter_schema",
+    "pull_steps",
+    "parameter_openapi_schema",
+    "concurrency_limit",
+    "collision_strategy",
+    "grace_period_seconds",
+)
+
+
+def normalize_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The server turns {} into {"type": "object", "properties": {}} and may drop empty
+    definitions; do the same on both sides."""
+    s = dict(schema or {})
+    s.setdefault("type", "object")
+    s.setdefault("properties", {})
+    s.setdefault("title", "Parameters")
+    if not s.get("definitions"):
+        s.pop("definitions", None)
+    if not s.get("required"):
+        s.pop("required", None)
+    return s
+
+
+def deployment_body(**fields: Any) -> dict[str, Any]:
+    """The comparable form, from the specs or from the server."""
+    body = {k: fields.get(k) for k in DEPLOYMENT_FIELDS}
+    body["parameters"] = body["parameters"] or {}
+    body["job_variables"] = body["job_variables"] or {}
+    body["tags"] = sorted(body["tags"] or [])
+    body["description"] = body["description"] or None
+    body["pull_steps"] = body["pull_steps"] or None
+    body["parameter_openapi_schema"] = normalize_schema(body["parameter_openapi_schema"])
+    if body["concurrency_limit"] is None:
+        body["collision_strategy"] = None
+        body["grace_period_seconds"] = None
+    elif body["collision_strategy"] is None:
+        body["collision_strategy"] = "ENQUEUE"
+    body["version"] = strip_git(body["version"])
+    return body
+
+
+def strip_git(version: str | None) -> str | None:
+    """The git SHA part of a version changes on every commit; comparing it would rewrite
+    (and so drop the scheduled runs of) every deployment on every commit."""
+    return version.split(".git.", 1)[0] if version else version
+
+
+def environment_job_variables(
+    spec: Any, overlay: str | None, secrets: Mapping[str, str]
+) -> tuple[dict[str, Any], tuple[str, ...], dict[str, str]]:
+    """Job variables of an Environment; secret env values (read before, into `secrets`)
+    are reported as sensitive paths with their source variable."""
+    env: dict[str, str] = {}
+    sensitive: list[str] = []
+    sources: dict[str, str] = {}
+    for key, value in spec.env.items():
+        if isinstance(value, str):
+            env[key] = value
+        else:
+            env[key] = secrets.get(value.from_env, "")
+            sensitive.append(f"job_variables.env.{key}")
+            sources[f"job_variables.env.{key}"] = value.from_env
+    if spec.python_requirements:
+        env["EXTRA_PIP_PACKAGES"] = " ".join(spec.python_requirements)
+    if overlay:
+        env.setdefault("PIPEFORM_ENV", overlay)
+    jv: dict[str, Any] = dict(spec.job_variables)
+    if env:
+        jv["env"] = {**jv.get("env", {}), **env}
+    if spec.image:
+        jv["image"] = spec.image
+    if spec.cpu:
+        jv["cpu"] = spec.cpu
+    if spec.memory:
+        jv["memory"] = spec.memory
+    return jv, tuple(sensitive), sources
+
+
+def pull_steps(root: str, spec: Any, git: GitInfo | None) -> list[dict[str, Any]]:
+    """`pull`, else a git clone from `source.git`, else the source directory, else the
+    project folder inside its repository (below $PIPEFORM_REPO_ROOT, resolved on the
+    worker), else (outside git) the absolute project root."""
+    if spec.pull is not None:
+        return [dict(s) for s in spec.pull]
+    src = spec.source
+    if src is not None and src.git is not None:
+        g = src.git
+        clone: dict[str, Any] = {"repository": g.repository}
+        if g.branch:
+            clone["branch"] = g.branch
+        if g.commit_sha:
+            clone["commit_sha"] = g.commit_sha
+        if g.credentials_block:
+            clone["credentials"] = "{{ prefect.blocks." + g.credentials_block + " }}"
+        if g.include_submodules:
+            clone["include_submodules"] = True
+        steps: list[dict[str, Any]] = [{"prefect.deployments.steps.git_clone": {"id": "clone", **clone}}]
+        if g.directory:
+            workdir = {"directory": "{{ clone.directory }}/" + g.directory}
+            steps.append({"prefect.deployments.steps.set_working_directory": workdir})
+        return steps
+    if src is not None and src.directory is not None:
+        directory = src.directory.path
+    elif git is not None:  # resolved on the worker (Prefect templates `{{ $VAR }}` in pull steps)
+        directory = "{{ $" + REPO_ROOT_ENV + " }}" + (f"/{git.prefix}" if git.prefix else "")
+    else:
+        directory = root
+    return [{"prefect.deployments.steps.set_working_directory": {"directory": directory}}]
+
+
+def _imported_schedules(dep: dict[str, Any]) -> list[dict[str, Any]]:
+    schedules = []
+    for s in dep.get("schedules") or []:
+        sched = {k: v for k, v in (s.get("schedule") or {}).items() if v is not None}
+        if sched.get("timezone") == "UTC":
+            sched.pop("timezone")
+        fields = {
+            "slug": s.get("slug"),
+            **sched,
+            "parameters": s.get("parameters") or {},
+            "max_scheduled_runs": s.get("max_scheduled_runs"),
+        }
+        schedules.append(compact(fields) | ({"active": False} if not s.get("active", True) else {}))
+    return schedules
+
+
+def imported_spec(dep: dict[str, Any], flow: str, version: str | None) -> dict[str, Any]:
+    """A server deployment (made by `prefect deploy` or by hand) as a Deployment spec."""
+    entrypoint = dep["entrypoint"]
+    pool = None
+    if dep.get("work_pool_name"):
+        pool = compact(
+            {
+                "name": dep["work_pool_name"],
+                "queue": dep.get("work_queue_name") if dep.get("work_queue_name") != "default" else None,
+                "job_variables": dep.get("job_variables") or {},
+            }
+        )
+    gcl = dep.get("global_concurrency_limit") or {}
+    options = dep.get("concurrency_options") or {}
+    limit: Any = None
+    if gcl.get("limit"):
+        limit = compact(
+            {
+                "limit": gcl["limit"],
+                "collision_strategy": options.get("collision_strategy"),
+                "grace_period_seconds": options.get("grace_period_seconds"),
+            }
+        )
+    spec = {
+        "entrypoint": entrypoint,
+        "flow_name": flow if flow != default_name(entrypoint.rsplit(":", 1)[1]) else None,
+        "work_pool": pool,
+        "parameters": dep.get("parameters") or {},
+        "schedules": _imported_schedules(dep),
+        "concurrency_limit": limit,
+        "tags": [t for t in dep.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)],
+        "description": dep.get("description"),
+        "version": version,
+        "paused": bool(dep.get("paused")),
+        "pull": dep.get("pull_steps") or None,
+    }
+    out = compact(spec)
+    if dep.get("enforce_parameter_schema") is False:
+        out["enforce_parameter_schema"] = False
+    return out
