@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeform.reconciler.desired import desired_state
-from pipeform.reconciler.inputs import gather_inputs
+from pipeform.reconciler.inputs import DesiredInput, gather_inputs
+from pipeform.reconciler.kinds import KINDS, REGISTRY
 from pipeform.reconciler.kinds.deployment_values import deployment_body
 from pipeform.reconciler.kinds.schedule import SCHEDULE, actual_schedule, schedule_body
 from pipeform.reconciler.plan import Action, Plan, make_plan
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def res(address: str, body: dict, sensitive: tuple[str, ...] = (), server_id: str | None = None) -> Resource:
     kind, name = address.split(".", 1)
-    return Resource(address, kind, name, body, sensitive=sensitive, server_id=server_id)
+    return KINDS[kind].resource(name, body, sensitive=sensitive, server_id=server_id)
 
 
 def plan(desired, actual=(), inventory=(), **kw) -> Plan:
@@ -204,3 +205,76 @@ spec: {flow: f, environment: rt, work_pool: {name: pool, job_variables: {working
     p = plan([dep])
     text = json.dumps(p.to_json()) + plan_text(p)
     assert "abc-secret-123" not in text
+
+
+SECRET_SPECS = """\
+apiVersion: pipeform/v1
+kind: Project
+metadata: {name: pure}
+spec: {}
+---
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: f}
+spec:
+  tasks: [{name: t, python: "pipeform.compiler.builtins:identity", inputs: {value: 1}}]
+---
+apiVersion: pipeform/v1
+kind: Environment
+metadata: {name: rt}
+spec:
+  env: {TOKEN: {from_env: PF_PURE_SECRET}}
+---
+apiVersion: pipeform/v1
+kind: WorkPool
+metadata: {name: pool}
+spec: {type: process, queues: [{name: q}]}
+---
+apiVersion: pipeform/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  flow: f
+  environment: rt
+  work_pool: {name: pool}
+  schedules: [{slug: hourly, interval: 3600}]
+"""
+
+
+def test_desired_state_is_a_function_of_its_input_only(write, monkeypatch):
+    """Secrets and the git commit come from the DesiredInput, never from the process: the
+    same input gives the same resources whatever the environment says."""
+    monkeypatch.delenv("PF_PURE_SECRET", raising=False)
+    project = load_project_or_raise([write("p.yaml", SECRET_SPECS)])
+    gathered = gather_inputs(project)
+    assert dict(gathered.secrets) == {"PF_PURE_SECRET": ""} and gathered.git_sha is None
+    given = DesiredInput(project, "0123456789abcdef0123", {"PF_PURE_SECRET": "from-input"}, {})
+    monkeypatch.setenv("PF_PURE_SECRET", "from-environment")
+    first = {r.address: r for r in desired_state(given)}
+    dep = first["deployment.f/d"]
+    assert dep.body["job_variables"]["env"]["TOKEN"] == "from-input"
+    assert dep.body["version_full"].endswith(".git.0123456789ab")
+    assert dep.body["_secret_sources"] == {"job_variables.env.TOKEN": "PF_PURE_SECRET"}
+    again = {r.address: r for r in desired_state(given)}
+    assert {a: canonical(r.body) for a, r in again.items()} == {a: canonical(r.body) for a, r in first.items()}
+
+
+def test_resources_carry_their_parent_and_their_bodies_are_read_only(write):
+    project = load_project_or_raise([write("p.yaml", SECRET_SPECS)])
+    resources = {r.address: r for r in desired_state(gather_inputs(project))}
+    assert resources["work_queue.pool/q"].parent == "work_pool.pool"
+    assert resources["schedule.f/d/hourly"].parent == "deployment.f/d"
+    assert resources["deployment.f/d"].parent is None
+    with pytest.raises(TypeError):
+        resources["deployment.f/d"].body["paused"] = True
+    assert {r.kind for r in resources.values()} <= set(KINDS)
+    p = plan(resources.values())
+    by_address = {c.address: c for c in p.changes}
+    assert by_address["schedule.f/d/hourly"].parent == "deployment.f/d"
+    assert [c.parent for c in Plan.from_json(p.to_json()).changes] == [c.parent for c in p.changes]
+
+
+def test_every_kind_has_a_unique_name_and_the_registry_is_in_apply_order():
+    names = [k.name for k in REGISTRY]
+    assert len(set(names)) == len(names)
+    assert [k.order for k in REGISTRY] == sorted(k.order for k in REGISTRY)
