@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeform.reconciler.desired import desired_state
-from pipeform.reconciler.inputs import DesiredInput, gather_inputs
+from pipeform.reconciler.inputs import DesiredInput, GitInfo, gather_inputs
 from pipeform.reconciler.kinds import KINDS, REGISTRY
 from pipeform.reconciler.kinds.deployment_values import deployment_body
 from pipeform.reconciler.kinds.schedule import SCHEDULE, actual_schedule, schedule_body
@@ -247,13 +247,16 @@ def test_desired_state_is_a_function_of_its_input_only(write, monkeypatch):
     monkeypatch.delenv("PF_PURE_SECRET", raising=False)
     project = load_project_or_raise([write("p.yaml", SECRET_SPECS)])
     gathered = gather_inputs(project)
-    assert dict(gathered.secrets) == {"PF_PURE_SECRET": ""} and gathered.git_sha is None
-    given = DesiredInput(project, "0123456789abcdef0123", {"PF_PURE_SECRET": "from-input"}, {})
+    assert dict(gathered.secrets) == {"PF_PURE_SECRET": ""}
+    git = GitInfo("0123456789abcdef0123", "sub/dir", dirty=False)
+    given = DesiredInput(project, git, {"PF_PURE_SECRET": "from-input"}, {})
     monkeypatch.setenv("PF_PURE_SECRET", "from-environment")
     first = {r.address: r for r in desired_state(given)}
     dep = first["deployment.f/d"]
     assert dep.body["job_variables"]["env"]["TOKEN"] == "from-input"
     assert dep.body["version_full"].endswith(".git.0123456789ab")
+    [step] = dep.body["pull_steps"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $PIPEFORM_REPO_ROOT }}/sub/dir"
     assert dep.body["_secret_sources"] == {"job_variables.env.TOKEN": "PF_PURE_SECRET"}
     again = {r.address: r for r in desired_state(given)}
     assert {a: canonical(r.body) for a, r in again.items()} == {a: canonical(r.body) for a, r in first.items()}
