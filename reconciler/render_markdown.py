@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .kinds.deployment import DEPLOYMENT
+from .kinds.schedule import SCHEDULE
 from .plan import Action, Plan
 from .plan import ResourceChange as Change
 from .resources import MASK, masked, touches
@@ -56,15 +58,13 @@ def cancelled_runs(plan: Plan) -> dict[str, str]:
     makes new ones for a deployment that stays)."""
     out: dict[str, str] = {}
     for c in plan.pending:
-        if c.kind == "deployment" and c.action is Action.DELETE:
+        if c.kind == DEPLOYMENT.name and c.action is Action.DELETE:
             out[c.name] = "deleted: all its scheduled runs"
-        elif c.kind == "deployment":
+        elif c.kind == DEPLOYMENT.name:
             out.setdefault(c.name, "updated: its auto-scheduled runs, made again")
-        elif c.kind == "schedule" and c.action in (Action.UPDATE, Action.REPLACE, Action.DELETE):
-            out.setdefault(
-                c.name.rsplit("/", 1)[0],
-                f"schedule {c.name.rsplit('/', 1)[1]} changed: its future auto-scheduled runs, made again",
-            )
+        elif c.kind == SCHEDULE.name and c.action in (Action.UPDATE, Action.REPLACE, Action.DELETE):
+            deployment, slug = SCHEDULE.split(c.name)
+            out.setdefault(deployment, f"schedule {slug} changed: its future auto-scheduled runs, made again")
     return out
 
 
@@ -182,7 +182,7 @@ def plan_github(plan: Plan) -> Iterable[str]:
     """GitHub Actions workflow commands: a notice on the spec of each change (a warning for
     deletes, replacements and cancelled scheduled runs), an error per refusal, a summary line."""
     cancels = cancelled_runs(plan)
-    origins = {c.name: c.origin for c in plan.changes if c.kind == "deployment"}
+    origins = {c.name: c.origin for c in plan.changes if c.kind == DEPLOYMENT.name}
     for c in plan.pending:
         level = "warning" if c.action in (Action.DELETE, Action.REPLACE) else "notice"
         fields = ", ".join(d.path for d in c.diffs)

@@ -31,7 +31,7 @@ from typing import Any
 
 from pipeform.reconciler import engine
 from pipeform.reconciler.api import ApiError, ServerAPI
-from pipeform.reconciler.desired import git_info
+from pipeform.reconciler.inputs import git_info
 from pipeform.reconciler.lock import Lease, LockedError, acquire
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project
