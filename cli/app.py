@@ -34,6 +34,7 @@ def _register() -> None:
     # Imported here so each command module can import `app` without a cycle.
     from pipeform.cli import (  # noqa: F401
         compile_commands,
+        convert_commands,
         reconcile_commands,
         server_commands,
         spec_commands,
