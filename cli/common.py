@@ -14,6 +14,12 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# Every command that may start or reach the embedded server takes this option.
+STATE_DIR = typer.Option(
+    None, "--state-dir", help="Embedded server state directory (default .pipeform, or $PIPEFORM_STATE_DIR)."
+)
+
+
 class Exit(IntEnum):
     OK = 0
     FAILED = 1  # invalid input or a failed operation

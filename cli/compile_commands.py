@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die, err_console, parse_params
+from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, err_console, parse_params
 
 
 def _project(path: Path | list[Path], env: str | None):
@@ -27,7 +27,7 @@ def run_cmd(
     path: Path = typer.Argument(Path("."), help="Spec file or folder."),
     param: list[str] = typer.Option([], "--param", "-p", help="Parameter KEY=VALUE (JSON values allowed)."),
     env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """Run a flow in-process against the configured Prefect API (or the embedded server)."""
     project = _project(path, env)

@@ -10,9 +10,8 @@ from pathlib import Path
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die, err_console
+from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, err_console
 
-STATE_DIR = typer.Option(None, "--state-dir", help="Embedded server state directory.")
 ENV = typer.Option(None, "--env", "-e", help="Overlay to apply.")
 TARGET = typer.Option([], "--target", help="Only this address (repeatable), e.g. deployment.flow/name.")
 

@@ -7,19 +7,17 @@ import os
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, console, die, err_console
+from pipeform.cli.common import STATE_DIR, Exit, console, die, err_console
 
 server_app = typer.Typer(help="The embedded local Prefect server (SQLite, under .pipeform/).", no_args_is_help=True)
 worker_app = typer.Typer(help="Local Prefect process workers.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(worker_app, name="worker")
 
-STATE_HELP = "State directory (default .pipeform, or $PIPEFORM_STATE_DIR)."
-
 
 @server_app.command("start")
 def server_start(
-    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP),
+    state_dir: str | None = STATE_DIR,
     host: str | None = typer.Option(
         None, "--host", help="Address to bind (default $PIPEFORM_SERVER_HOST or 127.0.0.1)."
     ),
@@ -40,7 +38,7 @@ def server_start(
 
 
 @server_app.command("stop")
-def server_stop(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
+def server_stop(state_dir: str | None = STATE_DIR) -> None:
     """Stop the local server and the workers started for it."""
     from pipeform import server, worker
 
@@ -52,7 +50,7 @@ def server_stop(state_dir: str | None = typer.Option(None, "--state-dir", help=S
 
 
 @server_app.command("status")
-def server_status(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
+def server_status(state_dir: str | None = STATE_DIR) -> None:
     """UI and API addresses, pid and health of the server. Exit 1 when it is not running."""
     from pipeform import server, worker
 
@@ -95,7 +93,7 @@ def _print_addresses(info, check_ui: bool = False) -> None:
 
 
 @server_app.command("open")
-def server_open(state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP)) -> None:
+def server_open(state_dir: str | None = STATE_DIR) -> None:
     """Open the Prefect UI in a browser (starting the local server if needed); prints the URL."""
     import webbrowser
 
@@ -118,7 +116,7 @@ def server_open(state_dir: str | None = typer.Option(None, "--state-dir", help=S
 @worker_app.command("start")
 def worker_start(
     pool: str = typer.Option(..., "--pool", help="Work pool to poll (created as a process pool if missing)."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP),
+    state_dir: str | None = STATE_DIR,
     foreground: bool = typer.Option(False, "--foreground", help="Run in this terminal until Ctrl-C."),
     run_once: bool = typer.Option(False, "--run-once", help="Poll once, run what is due, exit (foreground)."),
 ) -> None:
@@ -144,7 +142,7 @@ def worker_start(
 @worker_app.command("stop")
 def worker_stop(
     pool: str | None = typer.Option(None, "--pool", help="Only this pool's worker."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_HELP),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """Stop background workers."""
     from pipeform import server, worker

@@ -9,7 +9,7 @@ import os
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die
+from pipeform.cli.common import STATE_DIR, Exit, connect, console, die
 
 sync_app = typer.Typer(help="Keep a Prefect server in sync with a git repository.")
 app.add_typer(sync_app, name="sync")
@@ -78,7 +78,7 @@ def status_cmd(
     project: str = PROJECT,
     env: str | None = ENV,
     output: str = typer.Option("human", "--output", "-o", help="human or json."),
-    state_dir: str | None = typer.Option(None, "--state-dir"),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """The last sync's status from the server. Exit 0: synced; 1: failed or unknown; 2: drifted; 3: suspended."""
     connect(state_dir)
@@ -122,15 +122,13 @@ def suspend_cmd(
     project: str = PROJECT,
     env: str | None = ENV,
     reason: str = typer.Option("", "--reason"),
-    state_dir: str | None = typer.Option(None, "--state-dir"),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """Stop every controller from changing this project (kept on the server) until resume."""
     _switch(project, env, True, reason, state_dir)
 
 
 @sync_app.command("resume")
-def resume_cmd(
-    project: str = PROJECT, env: str | None = ENV, state_dir: str | None = typer.Option(None, "--state-dir")
-) -> None:
+def resume_cmd(project: str = PROJECT, env: str | None = ENV, state_dir: str | None = STATE_DIR) -> None:
     """Let controllers sync this project again (picking up what was pushed meanwhile)."""
     _switch(project, env, False, "", state_dir)

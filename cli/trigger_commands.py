@@ -7,7 +7,7 @@ import time
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, connect, console, die, parse_params
+from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, parse_params
 
 
 @app.command("trigger")
@@ -16,7 +16,7 @@ def trigger_cmd(
     param: list[str] = typer.Option([], "--param", "-p", help="Run parameter KEY=VALUE (JSON values allowed)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the run to end."),
     timeout: float = typer.Option(600, "--timeout", help="Seconds to wait at most."),
-    state_dir: str | None = typer.Option(None, "--state-dir", help="Embedded server state directory."),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
     """Run a deployment through its work pool; exits 1 unless the run completes."""
     if "/" not in deployment:

@@ -26,6 +26,8 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
     || echo "chromium could not be installed: the browser tests of the Prefect UI will be skipped" >&2
 fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+echo "== import contracts (.importlinter) ==" >&2
+.venv/bin/python scripts/lint_imports.py >&2
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ "${PIPEFORM_SKIP_POSTGRES:-0}" != 1 ] && [ "$#" -eq 0 ]; then
   echo "== reconciler core tests on PostgreSQL =="
