@@ -27,6 +27,28 @@ def _project(paths: list[Path], env: str | None):
     return project
 
 
+UNTRUSTED_HELP = "Guarantee that no user code runs (also PIPEFORM_UNTRUSTED=1): for specs from pull requests."
+
+
+def _exec_policy(allow_exec: bool, untrusted: bool) -> None:
+    import os
+
+    from pipeform.spec import entrypoints
+
+    if untrusted:
+        os.environ[entrypoints.UNTRUSTED_ENV] = "1"  # also for anything this process starts
+    if allow_exec and untrusted:
+        die("--allow-exec and --untrusted contradict each other")
+    entrypoints.set_exec_policy(allow_exec and not entrypoints.untrusted())
+
+
+def _print_notes() -> None:
+    from pipeform.spec import entrypoints
+
+    for note in entrypoints.take_notes():
+        err_console.print(f"[yellow]note:[/yellow] {note}")
+
+
 def _api():
     from pipeform.reconciler.api import ServerAPI
 
@@ -37,6 +59,7 @@ def _run(coro):
     from pipeform.reconciler.api import ApiError
     from pipeform.reconciler.engine import StaleError
     from pipeform.reconciler.lock import LockedError
+    from pipeform.spec.entrypoints import EntrypointError
 
     try:
         return asyncio.run(coro)
@@ -44,6 +67,8 @@ def _run(coro):
         die(str(exc))
     except ApiError as exc:
         die(f"the Prefect server refused a request: {exc}")
+    except EntrypointError as exc:  # before OSError: a missing file is not a network problem
+        die(str(exc))
     except OSError as exc:
         die(f"cannot reach the Prefect server: {exc}")
 
@@ -63,11 +88,18 @@ def plan_cmd(
     allow_empty: bool = typer.Option(False, "--allow-empty", help="With --prune, allow deleting every owned object."),
     adopt: bool = typer.Option(False, "--adopt", help="Take over existing objects of the same name."),
     target: list[str] = TARGET,
+    allow_exec: bool = typer.Option(
+        False,
+        "--allow-exec",
+        help="Run a Python entrypoint's top level when its parameter types cannot be read statically.",
+    ),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Show what apply would change on the server (secrets masked)."""
     if output not in ("human", "json", "markdown", "github"):
         die(f"--output must be human, json, markdown or github, not {output!r}")
+    _exec_policy(allow_exec, untrusted)
     connect(state_dir)
     project = _project(paths, env)
     from pipeform.reconciler.engine import plan_project
@@ -80,6 +112,7 @@ def plan_cmd(
             )
 
     plan, _ = _run(go())
+    _print_notes()
     from pipeform.masking import scrub
 
     data = plan.to_json()
@@ -127,11 +160,13 @@ def apply_cmd(
     adopt: bool = typer.Option(False, "--adopt", help="Take over existing objects of the same name."),
     target: list[str] = TARGET,
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for another apply's lock."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Make the server match the specs: plan, confirm, apply under a lock."""
     from pipeform.reconciler.render import outcome_line, plan_text
 
+    _exec_policy(True, untrusted)
     connect(state_dir)
     saved = len(paths) == 1 and paths[0].suffix == ".json"
     project = None if saved else _project(paths, env)

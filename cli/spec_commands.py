@@ -48,6 +48,12 @@ def validate_cmd(
     if output not in ("human", "json", "github"):
         err_console.print(f"[red]error:[/red] --output must be human, json or github, not {output!r}")
         raise typer.Exit(Exit.FAILED)
+    if check_imports:
+        from pipeform.spec.entrypoints import UNTRUSTED_ENV, untrusted
+
+        if untrusted():
+            err_console.print(f"[red]error:[/red] --check-imports imports user code; {UNTRUSTED_ENV}=1 forbids it")
+            raise typer.Exit(Exit.FAILED)
     diagnostics, documents, ok = [], 0, True
     try:
         for group in split_projects(paths):  # a folder of several projects: each on its own

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeform import diskcache
+from pipeform.spec import entrypoints
 from pipeform.spec.project import Project
 
 
@@ -81,36 +82,40 @@ def git_info(root: str) -> GitInfo | None:
     return GitInfo(sha.strip(), prefix.strip().rstrip("/"), status is None or bool(status.strip()))
 
 
-_schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+_schemas: dict[tuple[str, str, str, bool], tuple[dict[str, Any], tuple[str, ...]]] = {}
 # Where a signature's names may come from for its schema to depend on nothing but the file
 # (and these packages' versions, part of the disk cache key).
 _FIXED_MODULES = frozenset(sys.stdlib_module_names) | {"prefect", "pydantic", "typing_extensions"}
 
 
 def _entrypoint_schema(root: str, entrypoint: str) -> dict[str, Any]:
-    """Parameter schema of an existing Python flow, read from source without importing it
-    (Prefect's parameter_schema_from_entrypoint, the schema `prefect deploy` sends).
-    Computed once per file content and function, however many deployments use it; and kept
-    on disk (pipeform.diskcache) when the function's signature names only builtins, the
-    standard library, prefect or pydantic, so that a later run needs neither the computation
-    nor Prefect's import (about 1 s)."""
-    path, func = entrypoint.rsplit(":", 1)
-    full = path if os.path.isabs(path) else os.path.join(root, path)
-    with open(full, "rb") as f:
+    """Parameter schema of an existing Python flow, as `prefect deploy` sends it, read from
+    source without running it (pipeform.spec.entrypoints; the file's top level runs only
+    when allowed and needed). Computed once per file content and function, however many
+    deployments use it; and kept on disk (pipeform.diskcache) when the function's signature
+    names only builtins, the standard library, prefect or pydantic, so that a later run
+    needs neither the computation nor Prefect's import (about 1 s)."""
+    found = entrypoints.resolve(root, entrypoint)
+    if found.path is None:  # outside the project or missing: said as such, not as a server error
+        raise entrypoints.EntrypointError(found.problem[1] if found.problem else entrypoint)
+    with open(found.path, "rb") as f:
         source = f.read()
-    key = (full, func, hashlib.sha256(source).hexdigest())
+    allow = entrypoints.exec_allowed()
+    key = (found.path, found.function, hashlib.sha256(source).hexdigest(), allow)
     if key not in _schemas:
-        disk = (key[2], func, diskcache.versions("prefect", "pydantic"), sys.version)
-        fixed = _self_contained(source, func)
+        disk = (key[2], found.function, diskcache.versions("prefect", "pydantic"), sys.version)
+        fixed = _self_contained(source, found.function)
         cached = diskcache.get("schemas", disk) if fixed else None
+        notes: tuple[str, ...] = ()
         if not isinstance(cached, dict):
-            from prefect.utilities.callables import parameter_schema_from_entrypoint
-
-            cached = parameter_schema_from_entrypoint(f"{full}:{func}").model_dump(mode="json")
-            if fixed:
+            result = entrypoints.parameter_schema(root, entrypoint, allow_exec=allow)
+            cached, notes = result.schema, result.notes
+            if fixed and result.exact:
                 diskcache.put("schemas", disk, cached)
-        _schemas[key] = cached
-    return _schemas[key]
+        _schemas[key] = cached, notes
+    cached, notes = _schemas[key]
+    entrypoints.note(*notes)  # said on every plan, cached or not
+    return cached
 
 
 def _self_contained(source: bytes, func: str) -> bool:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from pipeform import masking
 
-from . import checks, flow_names, schema, values
+from . import checks, entrypoints, flow_names, schema, values
 from .diagnostics import Diagnostic, Origin, SpecError
 from .load import SourceDocument, load
 from .models import KINDS
@@ -123,6 +123,7 @@ def _load_project(
     where.file = str(paths[0]) if paths else "."
     root = _root(paths, settings_src)
     diagnostics.extend(flow_names.annotate(documents, root, locate))
+    diagnostics.extend(_entrypoint_problems(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
     secrets = values.secrets(ctx)
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
@@ -136,6 +137,21 @@ def _load_project(
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
     project = Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root)
     return dataclasses.replace(project, secrets=secrets), diagnostics
+
+
+def _entrypoint_problems(documents: list[Any], root: str, locate: Any) -> list[Diagnostic]:
+    """A Python entrypoint stays inside the project and names a function its file defines
+    (read, never run: see entrypoints.py)."""
+    out = []
+    for doc in documents:
+        entrypoint = getattr(doc.spec, "entrypoint", None) if doc.kind == "Deployment" else None
+        if entrypoint:
+            found = entrypoints.resolve(root, entrypoint)
+            if found.problem:
+                code, message = found.problem
+                where = locate("Deployment", doc.metadata.name, ("spec", "entrypoint"))
+                out.append(Diagnostic(code, message, where, severity=found.severity))  # type: ignore[arg-type]
+    return out
 
 
 def _identity(data: dict[str, Any]) -> tuple[str, str]:
