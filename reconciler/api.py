@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -25,6 +26,13 @@ GROW_AFTER = 10
 TRANSIENT = {429, 500, 502, 503, 504}
 # Requests sent by the current task (apply counts them per change: Outcome.attempts).
 attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("pipeform_attempts", default=None)
+
+
+def seg(name: str) -> str:
+    """A server name as one URL path segment: every reserved character percent-encoded
+    (`q?x`, `a/b`, `50%`), and `.`/`..` too, which httpx would drop as dot segments."""
+    quoted = quote(str(name), safe="")
+    return quoted.replace(".", "%2E") if set(str(name)) <= {"."} else quoted
 
 
 class ApiError(RuntimeError):

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .api import ServerAPI
+from .api import ServerAPI, seg
 
 PREFIX = "pipeform-inventory-"
 CONTROL_PREFIX = "pipeform-sync-"  # the controller's suspend switch (sync/status.py): bookkeeping too
@@ -66,7 +66,7 @@ async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: 
     async def put(var: str, chunk: list[str]) -> None:
         body = {"value": json.dumps(chunk), "tags": ["pipeform-inventory"]}
         if var in existing:
-            await api.request("PATCH", f"/variables/name/{var}", body)
+            await api.request("PATCH", f"/variables/name/{seg(var)}", body)
         else:
             await api.request("POST", "/variables/", {"name": var, **body})
 
@@ -81,4 +81,4 @@ async def write_inventory(api: ServerAPI, project: str, env: str | None, owned: 
         suffix = var.removeprefix(name)
         if suffix.startswith("--") and suffix[2:].isdigit() and int(suffix[2:]) >= len(parts):
             surplus.append(var)
-    await asyncio.gather(*(api.request("DELETE", f"/variables/name/{var}", ok=(404,)) for var in surplus))
+    await asyncio.gather(*(api.request("DELETE", f"/variables/name/{seg(var)}", ok=(404,)) for var in surplus))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .api import ApiError, ServerAPI
+from .api import ApiError, ServerAPI, seg
 
 LOCK_PREFIX = "pipeform-lock-"
 LEASE_SECONDS = 60  # the server's minimum
@@ -59,7 +59,7 @@ class Lease:
     async def _write_holder(self) -> None:
         body = {"value": {**self.holder, "heartbeat": _now()}, "tags": ["pipeform-lock"]}
         try:
-            await self.api.request("PATCH", f"/variables/name/{self.name}", body)
+            await self.api.request("PATCH", f"/variables/name/{seg(self.name)}", body)
         except ApiError as exc:
             if exc.status != 404:
                 raise
@@ -84,7 +84,7 @@ class Lease:
             self._renewer.cancel()
         # the holder note goes first: a note without a live lease must never outlive it
         try:
-            await self.api.request("DELETE", f"/variables/name/{self.name}", ok=(404,))
+            await self.api.request("DELETE", f"/variables/name/{seg(self.name)}", ok=(404,))
         finally:
             await self.api.request(
                 "POST", "/v2/concurrency_limits/decrement-with-lease", {"lease_id": self.lease_id}, ok=(404, 410)
@@ -118,7 +118,7 @@ async def _take_over_if_dead(api: ServerAPI, name: str, holder: dict[str, Any]) 
         )
         return True
     if holder and _age(holder.get("heartbeat")) > STALE_SECONDS:
-        await api.request("PATCH", f"/v2/concurrency_limits/{name}", {"active_slots": 0})
+        await api.request("PATCH", f"/v2/concurrency_limits/{seg(name)}", {"active_slots": 0})
         return True
     return False
 
@@ -145,7 +145,7 @@ async def acquire(api: ServerAPI, project: str, timeout: float = 0.0) -> Lease:
         except ApiError as exc:
             if exc.status != 423:
                 raise
-            found = await api.request("GET", f"/variables/name/{name}", ok=(404,))
+            found = await api.request("GET", f"/variables/name/{seg(name)}", ok=(404,))
             holder = (found or {}).get("value") or {}
             if not took_over and isinstance(holder, dict) and await _take_over_if_dead(api, name, holder):
                 took_over = True  # once: if it is still locked after that, someone alive holds it

@@ -5,6 +5,7 @@ names its holder, drift, import + adopt."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -297,3 +298,22 @@ def test_import_then_adopt_plans_empty(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     schedule = api("GET", f"/deployments/name/job/{name}-dep")["schedules"][0]
     assert schedule["slug"] == "early" and schedule["active"] is False
+
+
+def test_import_percent_encodes_server_names(tmp_path):
+    """A pool named `..` or `q?x` made by hand imports (its URL was built unquoted)."""
+    tag = uuid.uuid4().hex[:6]
+    odd = ["..", f"q?x{tag}", f"a#b {tag}"]
+    from pipeform.reconciler.api import seg
+
+    for pool in odd:
+        with contextlib.suppress(Exception):  # ".." may exist already (one per server)
+            api("POST", "/work_pools/", {"name": pool, "type": "process"})
+        api("POST", f"/work_pools/{seg(pool)}/queues", {"name": f"extra-{tag}"})
+    out = tmp_path / "imported"
+    result = pipeform("import", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = "\n".join(f.read_text() for f in out.glob("*.yaml"))
+    for pool in odd[1:]:
+        assert pool in text
+    assert f"extra-{tag}" in text

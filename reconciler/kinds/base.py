@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeform.spec.models.common import PREFECT_NAME_PATTERN
 
-from ..api import ServerAPI
+from ..api import ServerAPI, seg
 from ..changes import Action, ResourceChange
 from ..normalize import comparable
 from ..resources import Resource
@@ -81,7 +81,8 @@ class ApplyContext:
         if address in self.deployment_ids:
             return self.deployment_ids[address]
         ref = address.removeprefix("deployment.")
-        found = await self.api.request("GET", f"/deployments/name/{ref}", ok=(404,))
+        flow, _, name = ref.partition("/")
+        found = await self.api.request("GET", f"/deployments/name/{seg(flow)}/{seg(name)}", ok=(404,))
         if not found:
             raise ValueError(f"deployment {ref} does not exist on the server")
         self.deployment_ids[address] = found["id"]

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..api import ServerAPI
+from ..api import ServerAPI, seg
 from ..changes import ResourceChange
 from ..lock import LOCK_PREFIX
 from ..resources import Resource
@@ -65,10 +65,10 @@ class GlobalLimitKind(Kind):
         await ctx.api.request("POST", "/v2/concurrency_limits/", {"name": c.name, **(c.after or {})})
 
     async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("PATCH", f"/v2/concurrency_limits/{c.name}", c.after)
+        await ctx.api.request("PATCH", f"/v2/concurrency_limits/{seg(c.name)}", c.after)
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("DELETE", f"/v2/concurrency_limits/{c.name}", ok=(404,))
+        await ctx.api.request("DELETE", f"/v2/concurrency_limits/{seg(c.name)}", ok=(404,))
 
     async def read_all(self, api: ServerAPI) -> dict[str, Any]:
         return {"limits": await api.all("/v2/concurrency_limits/filter")}
@@ -108,7 +108,7 @@ class TagLimitKind(Kind):
     update = create  # the server upserts by tag
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("DELETE", f"/concurrency_limits/tag/{c.name}", ok=(404,))
+        await ctx.api.request("DELETE", f"/concurrency_limits/tag/{seg(c.name)}", ok=(404,))
 
     async def read_all(self, api: ServerAPI) -> dict[str, Any]:
         return {"tag_limits": await api.all("/concurrency_limits/filter")}

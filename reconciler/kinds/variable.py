@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeform.spec.models.common import VARIABLE_NAME_PATTERN
 
-from ..api import ServerAPI
+from ..api import ServerAPI, seg
 from ..changes import ResourceChange
 from ..inventory import OWNER_TAG_PREFIX, is_inventory_variable, owner_tag
 from ..lock import LOCK_PREFIX
@@ -62,10 +62,10 @@ class VariableKind(Kind):
 
     async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
         b = secrets_filled(c.after)
-        await ctx.api.request("PATCH", f"/variables/name/{c.name}", {"value": b["value"], "tags": b["tags"]})
+        await ctx.api.request("PATCH", f"/variables/name/{seg(c.name)}", {"value": b["value"], "tags": b["tags"]})
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("DELETE", f"/variables/name/{c.name}", ok=(404,))
+        await ctx.api.request("DELETE", f"/variables/name/{seg(c.name)}", ok=(404,))
 
     async def read_all(self, api: ServerAPI) -> dict[str, Any]:
         return {"variables": await api.all("/variables/filter")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..api import ApiError, ServerAPI
+from ..api import ApiError, ServerAPI, seg
 from ..changes import ResourceChange
 from ..resources import Resource, deep_merge
 from .base import ApplyContext, Body, ImportedDoc, Kind, NotImported, ObserveContext, filtered
@@ -98,18 +98,18 @@ class WorkPoolKind(Kind):
         fields = c.changed_fields
         patch = {k: b[k] for k in ("description", "is_paused", "concurrency_limit") if k in fields}
         if "base_job_template" in fields:
-            current = (await ctx.api.request("GET", f"/work_pools/{c.name}"))["base_job_template"]
+            current = (await ctx.api.request("GET", f"/work_pools/{seg(c.name)}"))["base_job_template"]
             patch["base_job_template"] = deep_merge(current, b["base_job_template"])
-        await ctx.api.request("PATCH", f"/work_pools/{c.name}", patch)
+        await ctx.api.request("PATCH", f"/work_pools/{seg(c.name)}", patch)
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("DELETE", f"/work_pools/{c.name}", ok=(404,))
+        await ctx.api.request("DELETE", f"/work_pools/{seg(c.name)}", ok=(404,))
 
     async def read_all(self, api: ServerAPI) -> dict[str, Any]:
         pools = await api.all("/work_pools/filter")
         return {
             "pools": pools,
-            "queues": {p["name"]: await api.all(f"/work_pools/{p['name']}/queues/filter") for p in pools},
+            "queues": {p["name"]: await api.all(f"/work_pools/{seg(p['name'])}/queues/filter") for p in pools},
         }
 
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..api import ApiError, ServerAPI
+from ..api import ApiError, ServerAPI, seg
 from ..changes import ResourceChange
 from ..resources import Resource
 from .base import ApplyContext, Kind, ObserveContext, chunks
@@ -87,13 +87,17 @@ class WorkQueueKind(Kind):
 
     async def create(self, ctx: ApplyContext, c: ResourceChange) -> None:
         body = {"name": self.queue(c.name), **{k: v for k, v in self._fields(c).items() if v is not None}}
-        await ctx.api.request("POST", f"/work_pools/{self.pool(c.name)}/queues", body)
+        await ctx.api.request("POST", f"/work_pools/{seg(self.pool(c.name))}/queues", body)
 
     async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("PATCH", f"/work_pools/{self.pool(c.name)}/queues/{self.queue(c.name)}", self._fields(c))
+        await ctx.api.request(
+            "PATCH", f"/work_pools/{seg(self.pool(c.name))}/queues/{seg(self.queue(c.name))}", self._fields(c)
+        )
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
-        await ctx.api.request("DELETE", f"/work_pools/{self.pool(c.name)}/queues/{self.queue(c.name)}", ok=(404,))
+        await ctx.api.request(
+            "DELETE", f"/work_pools/{seg(self.pool(c.name))}/queues/{seg(self.queue(c.name))}", ok=(404,)
+        )
 
 
 WORK_QUEUE = WorkQueueKind()
