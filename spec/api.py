@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from pipeform import masking
 
-from . import checks, entrypoints, flow_names, schema, values
+from . import checks, deployment_defaults, entrypoints, flow_names, schema, values
 from .diagnostics import Diagnostic, Origin, SpecError
 from .load import SourceDocument, load
 from .models import KINDS
@@ -122,6 +122,11 @@ def _load_project(
 
     where.file = str(paths[0]) if paths else "."
     root = _root(paths, settings_src)
+    defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
+        settings.spec.defaults if settings else Defaults()
+    )
+    documents, problems = deployment_defaults.apply(documents, defaults.deployment, locate)
+    diagnostics.extend(problems)
     diagnostics.extend(flow_names.annotate(documents, root, locate))
     diagnostics.extend(_entrypoint_problems(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
@@ -129,9 +134,6 @@ def _load_project(
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
-    defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
-        settings.spec.defaults if settings else Defaults()
-    )
     name = settings.metadata.name if settings else (paths[0].resolve() if paths else Path.cwd()).name
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}

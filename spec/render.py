@@ -15,7 +15,10 @@ from .diagnostics import Diagnostic
 
 Format = Literal["human", "json", "github"]
 HUMAN_CAP = 50  # then "... and N more"
-_TOKEN = re.compile(r"<<.*?>>|\$\[.*?\]|\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s,#\]}]+")
+# The value a caret underlines: an expression, a quoted string, or a plain scalar of several
+# words ("Hello World - Helm"), up to a ': ', ' #', ',' or closing bracket.
+_WORD = r"(?:[^\s,#\]}:]|:(?!\s))+"
+_TOKEN = re.compile(rf"<<.*?>>|\$\[.*?\]|\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|{_WORD}(?: +{_WORD})*|[^\s,#\]}}]+")
 
 
 def summary(diagnostics: Sequence[Diagnostic], documents: int | None = None) -> str:

@@ -274,23 +274,49 @@ def _types_of(option: dict[str, Any]) -> list[str]:
 
 
 def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: tuple) -> list[Diagnostic]:
-    return [_diagnostic(doc, e, prefix) for e in _expand(error)]
+    out = []
+    for e in _expand(error):
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            out.extend(_unknown_fields(doc, e, (*prefix, *e.absolute_path)))
+        else:
+            out.append(_diagnostic(doc, e, prefix))
+    return out
+
+
+# Fields pipeform once accepted, or that prefect.yaml has, and where they live instead.
+MOVED = {
+    "triggers": "deployment triggers are Automation documents with a run-deployment action "
+    "(`pipeform convert` writes them from a prefect.yaml)",
+}
+
+
+def where_text(path: tuple) -> str:
+    """A path as people write it: spec.schedules[0].cron."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def _unknown_fields(doc: SourceDocument, error: ValidationError, path: tuple) -> list[Diagnostic]:
+    """One diagnostic per unknown key, each at its own key."""
+    allowed = set(error.schema.get("properties", {}))
+    where = "the document" if not path else where_text(path)
+    return [
+        Diagnostic(
+            "schema.unknown-field",
+            f"unknown field {key!r} in {where}",
+            doc.locate((*path, key), key=True),
+            hint=MOVED.get(key) if path and path[-1] == "spec" and key in MOVED else _did_you_mean(key, allowed),
+        )
+        for key in error.instance
+        if key not in allowed
+    ]
 
 
 def _diagnostic(doc: SourceDocument, error: ValidationError, prefix: tuple) -> Diagnostic:
     path = (*prefix, *error.absolute_path)
     v = error.validator
-    if v == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        unknown = [k for k in error.instance if k not in allowed]
-        key = unknown[0] if unknown else ""
-        where = "document" if not path else f"'{path[-1]}'"
-        return Diagnostic(
-            "schema.unknown-field",
-            f"unknown field {key!r} in {where}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
-            doc.locate((*path, key), key=True),
-            hint=_did_you_mean(key, allowed),
-        )
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return Diagnostic("schema.required", f"missing required field {missing!r}", doc.locate(path, key=True))

@@ -68,7 +68,9 @@ class Strict(BaseModel):
 class Metadata(Strict):
     """Identity and bookkeeping of a document, as in Kubernetes."""
 
-    name: Name = Field(description="Unique name of the document within its kind.")
+    name: Name = Field(
+        description="Unique name of the document within its kind: lower-case letters, digits, '.', '_' and '-', at most 100 characters."
+    )
     labels: dict[str, str] = Field(
         default_factory=dict,
         description="Free-form key/value labels; copied to Prefect tags where the kind has tags.",
@@ -83,10 +85,15 @@ class Metadata(Strict):
 class PrefectMetadata(Metadata):
     """Metadata of a kind named like a Prefect object (spaces and capitals allowed)."""
 
-    name: PrefectName = Field(description="Unique name of the document within its kind (the Prefect object's name).")
+    name: PrefectName = Field(
+        description="Unique name within its kind, as Prefect accepts it: any characters (spaces and capitals too) "
+        "except '/', '%', '&', '>', '<'."
+    )
 
 
 class VariableMetadata(Metadata):
     """Metadata of a Variable: its name follows Prefect's variable-name rule."""
 
-    name: VariableName = Field(description="Unique name of the Variable (the Prefect variable's name).")
+    name: VariableName = Field(
+        description="Prefect variable name: lower-case letters, digits, '-' and '_', at most 255 characters."
+    )

@@ -84,6 +84,28 @@ class Source(Strict):
         return self
 
 
+class DefaultWorkPool(Strict):
+    """A default work pool: any of its fields; a Deployment's own values are merged over it."""
+
+    name: PrefectName | None = Field(default=None, description="Work pool name.", examples=["k8s"])
+    queue: PrefectName | None = Field(default=None, description="Work queue name within the pool.")
+    job_variables: dict[str, Any] = Field(default_factory=dict, description="Overrides of the pool's job template.")
+
+
+class DeploymentDefaults(Strict):
+    """Deployment fields written once in the Project (`spec.defaults.deployment`). Each Deployment
+    is merged over them: maps deep (work_pool, job_variables), lists and scalars replaced
+    (tags, pull, environment); `source` and `pull` are one choice: a Deployment that sets
+    either takes neither default."""
+
+    source: Source | None = Field(default=None, description="Where workers get the code.")
+    pull: list[dict[str, Any]] | None = Field(default=None, description="Raw Prefect pull steps (overrides `source`).")
+    work_pool: DefaultWorkPool | None = Field(default=None, description="Work pool, queue and job variables.")
+    job_variables: dict[str, Any] = Field(default_factory=dict, description="Job variables.")
+    tags: Tags = Field(default_factory=list)
+    environment: Name | None = Field(default=None, description="Name of an Environment document.")
+
+
 class DeploymentSpec(Strict):
     """A Prefect deployment."""
 
@@ -114,9 +136,6 @@ class DeploymentSpec(Strict):
     )
     job_variables: dict[str, Any] = Field(
         default_factory=dict, description="Job variables (merged over the Environment's)."
-    )
-    triggers: list[dict[str, Any]] = Field(
-        default_factory=list, description="Prefect deployment triggers (automations), as in prefect.yaml."
     )
 
     # The flow name the entrypoint's source declares (spec/flow_names.py), set when specs load.

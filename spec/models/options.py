@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .common import Ident, Strict, Tags
+from .deployment import DeploymentDefaults
 
 
 class ExponentialBackoff(Strict):
@@ -188,3 +189,7 @@ class Defaults(Strict):
 
     flow: FlowOptions = Field(default_factory=FlowOptions, description="Defaults for every flow.")
     task: TaskOptions = Field(default_factory=TaskOptions, description="Defaults for every task.")
+    deployment: DeploymentDefaults = Field(
+        default_factory=DeploymentDefaults,
+        description="Defaults for every Deployment: source/pull, work_pool, job_variables, tags, environment.",
+    )
