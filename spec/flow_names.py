@@ -17,6 +17,7 @@ Handled, as the module binds them at import (the last top-level binding wins):
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,6 +52,9 @@ def source_file(root: str | Path, entrypoint: str) -> tuple[Path, str]:
 def resolve(root: str | Path, entrypoint: str) -> FlowName:
     """The flow name the entrypoint's source declares (see the module docstring)."""
     file, obj = source_file(root, entrypoint)
+    base = os.path.realpath(root)
+    if os.path.commonpath([base, os.path.realpath(file)]) != base:  # never read outside the project
+        return FlowName(None, "unreadable", f"{file} is outside the project folder")
     try:
         if file.stat().st_size > MAX_SOURCE_BYTES:
             return FlowName(None, "unreadable", f"{file} is larger than {MAX_SOURCE_BYTES} bytes")
