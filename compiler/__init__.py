@@ -18,13 +18,13 @@ def entrypoint_for(flow_name: str) -> str:
     return f"{LOADER_MODULE}:{flow_name}"
 
 
-def compile_flow(project: Any, flow_name: str):
+def compile_flow(project: Any, flow_name: str) -> Any:  # a prefect.Flow (build.py is typed)
     from .build import compile_flow as build
 
     return build(project, flow_name)
 
 
-def compile_project(project: Any):
+def compile_project(project: Any) -> dict[str, Any]:  # name -> prefect.Flow
     from .build import compile_project as build
 
     return build(project)

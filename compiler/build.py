@@ -1,5 +1,6 @@
 """IR -> prefect.Flow: Task objects with their options, the flow's signature (its
-parameter schema), runner, hooks and name templates. The flow body is walk.run_dag."""
+parameter schema), runner, hooks and name templates. The flow body is walk.run_plan
+over plan.execution_plan(ir); every task's callable comes from actions.callee."""
 
 from __future__ import annotations
 
@@ -9,37 +10,31 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import prefect.cache_policies
 from prefect import Flow, Task
-from prefect.cache_policies import DEFAULT, FLOW_PARAMETERS, INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE
 
 from pipeform.spec import expressions as ex
 from pipeform.spec.diagnostics import Diagnostic
 from pipeform.spec.project import Project
 
-from .ir import FlowIR, HookIR, TaskIR
+from . import context, options
+from .ir import CacheIR, FlowIR, HookIR, PythonCall, Storage, SubflowCall, TaskIR
 from .lower import CompileError, lower
 from .params import REQUIRED, param_fields
-from .runtime import import_callable, resolving, run_shell
-from .walk import needs_resolving, run_dag, run_deployment
-
-_POLICIES = {
-    "default": DEFAULT,
-    "inputs": INPUTS,
-    "task_source": TASK_SOURCE,
-    "flow_parameters": FLOW_PARAMETERS,
-    "run_id": RUN_ID,
-    "none": NO_CACHE,
-}
+from .plan import ExecutionPlan, Step, execution_plan
+from .runtime import import_callable, resolving
+from .walk import hook_inputs, run_plan
 
 
-def cache_policy(cache):
-    policy = None
+def cache_policy(cache: CacheIR) -> Any:
+    policy: Any = None
     for name in cache.policies:
-        policy = _POLICIES[name] if policy is None else policy + _POLICIES[name]
+        named = getattr(prefect.cache_policies, options.CACHE_POLICIES[name])
+        policy = named if policy is None else policy + named
     for key in cache.exclude_inputs:
         policy = policy - key
     if cache.key_storage:
@@ -47,10 +42,10 @@ def cache_policy(cache):
     return policy
 
 
-def retry_condition(names: tuple[str, ...]):
+def retry_condition(names: tuple[str, ...]) -> Callable[[Any, Any, Any], bool]:
     """Retry only when the exception's class (or a base) is named, by name or import path."""
 
-    def should_retry(task, task_run, state) -> bool:
+    def should_retry(task: Any, task_run: Any, state: Any) -> bool:
         exc = state.result(raise_on_failure=False)
         if not isinstance(exc, BaseException):
             return False
@@ -59,18 +54,19 @@ def retry_condition(names: tuple[str, ...]):
     return should_retry
 
 
-def result_storage(value: str | None):
-    """A path becomes a LocalFileSystem; anything else is a block slug ('s3-bucket/results')."""
-    if value is None:
-        return None
-    if value.startswith(("/", ".", "~")):
-        from prefect.filesystems import LocalFileSystem
-
-        return LocalFileSystem(basepath=os.path.expanduser(value))
-    return value
+def construct(c: options.Constructor | str) -> Any:
+    """Import and call an options.Constructor (a plain string stays as it is)."""
+    if isinstance(c, str):
+        return c
+    kwargs = {k: os.path.expanduser(v.path) if isinstance(v, options.HomePath) else v for k, v in c.kwargs}
+    return import_callable(f"{c.module}:{c.name}")(**kwargs)
 
 
-def _template(template: str, root: str, runtime_attr: str):
+def result_storage(storage: Storage | None) -> Any:
+    return None if storage is None else construct(options.result_storage(storage))
+
+
+def _template(template: str, root: str, runtime_attr: str) -> Callable[[], str]:
     """A run-name template as a callable Prefect evaluates when it names the run."""
     parts = ex.split(template, ex.RUN_TIME)
 
@@ -78,7 +74,7 @@ def _template(template: str, root: str, runtime_attr: str):
         from prefect import runtime
 
         params = getattr(runtime, runtime_attr).parameters
-        return str(ex.evaluate(parts, {root: params, "params": params}))
+        return str(ex.evaluate(parts, context.name_context(root, params)))
 
     return name
 
@@ -105,7 +101,7 @@ def task_kwargs(node: TaskIR) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def _with_limits(fn, node: TaskIR):
+def _with_limits(fn: Callable[..., Any], node: TaskIR) -> Callable[..., Any]:
     """Occupy global concurrency limits (and rate limits) around the task body."""
     o = node.options
     if not (o.limits or o.rate_limits):
@@ -146,32 +142,28 @@ class Builder:
 
     def __init__(self, project: Project):
         self.project = project
-        self.flows: dict[str, Flow] = {}
+        self.flows: dict[str, Flow[..., Any]] = {}
 
-    def flow(self, name: str) -> Flow:
+    def flow(self, name: str) -> Flow[..., Any]:
         if name not in self.flows:
             self.flows[name] = self._build(lower(self.project, name))
         return self.flows[name]
 
-    def task(self, node: TaskIR, ir: FlowIR) -> Task | None:
-        if node.action == "python":
-            fn = import_callable(node.target)
-        elif node.action == "shell":
-            fn = run_shell
-        elif node.action == "deployment":
-            fn = run_deployment
-        else:
+    def task(self, step: Step, plan: ExecutionPlan) -> Task[..., Any] | None:
+        if step.callee is None:
             return None  # subflows and approvals run in the flow body
-        if needs_resolving(node):
+        fn = import_callable(step.callee.path)
+        if step.defers:
             fn = resolving(fn)
+        node = step.node
         kw = task_kwargs(node)
         for event in ("on_failure", "on_completion"):
-            hooks = [self.hook(h, ir) for h in node.hooks if h.event == event]
+            hooks = [self.hook(h, plan) for h in node.hooks if h.event == event]
             if hooks:
                 kw[event] = hooks
         return Task(_with_limits(fn, node), **kw)
 
-    def hook(self, hook: HookIR, ir: FlowIR):
+    def hook(self, hook: HookIR, plan: ExecutionPlan) -> Any:
         """A Prefect state hook (obj, run, state) running a shell command, a Python hook,
         or a declared task (as its own task run, inputs from the flow's parameters)."""
         if hook.python:
@@ -179,56 +171,70 @@ class Builder:
         if hook.shell:
             command = hook.shell
 
-            def shell_hook(obj, run, state) -> None:
+            def shell_hook(obj: Any, run: Any, state: Any) -> None:
                 import subprocess
 
                 subprocess.run(["/bin/sh", "-c", command], check=False)
 
             return shell_hook
-        node = ir.task(hook.task)
-        task = self.task(node, ir)
+        assert hook.task is not None
+        step = plan.step(hook.task)
+        task = self.task(step, plan)
 
-        def task_hook(obj, run, state) -> None:
+        def task_hook(obj: Any, run: Any, state: Any) -> None:
             from prefect import runtime
 
-            from .walk import hook_inputs
-
+            if task is None:
+                raise TypeError(f"hook task {step.name!r} runs in a flow body and cannot be a hook")
             params = getattr(run, "parameters", None) or runtime.flow_run.parameters or {}
-            task(**hook_inputs(node, params))
+            task(**hook_inputs(step, params))
 
         return task_hook
 
-    def _build(self, ir: FlowIR) -> Flow:
+    def _build(self, ir: FlowIR) -> Flow[..., Any]:
         if ir.root not in sys.path:
             sys.path.insert(0, ir.root)  # users' own modules live beside their specs
-        problems: list[Diagnostic] = []
-        tasks: dict[str, Task | None] = {}
-        for node in (*ir.tasks, *ir.hook_tasks):
-            try:
-                tasks[node.name] = self.task(node, ir)
-            except (ImportError, AttributeError) as exc:
-                problems.append(
-                    Diagnostic(
-                        "import.error",
-                        f"task {node.name!r}: cannot import {node.target!r}: {exc}",
-                        self.project.origin(node.source[0], node.source[1], (*node.source[2], "python")),
-                    )
-                )
-        if problems:
-            raise CompileError(problems)
-        subflows = {n.target: self.flow(n.target) for n in ir.tasks if n.action == "subflow"}
+        plan = execution_plan(ir)
+        tasks = self._tasks(plan)
+        subflows = {n.action.flow: self.flow(n.action.flow) for n in ir.tasks if isinstance(n.action, SubflowCall)}
         tags = ir.options.tags
 
         def body(**params: Any) -> Any:
             import prefect
 
             with prefect.tags(*tags):  # task runs carry the flow's tags, also on workers
-                return run_dag(ir, tasks, subflows, params)
+                return run_plan(plan, tasks, subflows, params)
 
         body.__signature__ = signature(ir)  # type: ignore[attr-defined]
         body.__name__ = body.__qualname__ = ir.name.replace("-", "_").replace(".", "_")
         body.__doc__ = ir.description
         body.__module__ = "pipeform.compiler.loader"
+        flow_class = _tagged_flow_class(tags) if tags else Flow
+        return _new_flow(flow_class, body, self._flow_kwargs(plan))
+
+    def _tasks(self, plan: ExecutionPlan) -> dict[str, Task[..., Any] | None]:
+        problems: list[Diagnostic] = []
+        tasks: dict[str, Task[..., Any] | None] = {}
+        for step in (*plan.steps, *plan.hook_steps):
+            try:
+                tasks[step.name] = self.task(step, plan)
+            except (ImportError, AttributeError) as exc:
+                node = step.node
+                path = node.action.path if isinstance(node.action, PythonCall) else None
+                source = node.source or ("Flow", plan.flow.name, ())
+                problems.append(
+                    Diagnostic(
+                        "import.error",
+                        f"task {node.name!r}: cannot import {path!r}: {exc}",
+                        self.project.origin(source[0], source[1], (*source[2], "python")),
+                    )
+                )
+        if problems:
+            raise CompileError(problems)
+        return tasks
+
+    def _flow_kwargs(self, plan: ExecutionPlan) -> dict[str, Any]:
+        ir = plan.flow
         o = ir.options
         kw: dict[str, Any] = {"name": ir.name, "description": ir.description}
         for key in (
@@ -246,16 +252,15 @@ class Builder:
         if o.run_name:
             kw["flow_run_name"] = _template(o.run_name, "params", "flow_run")
         if o.task_runner:
-            kw["task_runner"] = task_runner(dict(o.task_runner))
+            kw["task_runner"] = construct(options.task_runner(o.task_runner))
         for event in ("on_failure", "on_completion"):
-            hooks = [self.hook(h, ir) for h in ir.hooks if h.event == event]
+            hooks = [self.hook(h, plan) for h in ir.hooks if h.event == event]
             if hooks:
                 kw[event] = hooks
-        flow_class = _tagged_flow_class(tags) if tags else Flow
-        return _new_flow(flow_class, body, {k: v for k, v in kw.items() if v is not None})
+        return {k: v for k, v in kw.items() if v is not None}
 
 
-def _new_flow(flow_class: type[Flow], body: Any, kw: dict[str, Any]) -> Flow:
+def _new_flow(flow_class: type[Flow[..., Any]], body: Any, kw: dict[str, Any]) -> Flow[..., Any]:
     """Flow() builds a pydantic model of the signature only to check that parameters can
     be validated (a third of compile time); each run builds its own and validates. Spec
     checks make every compiled signature valid (identifiers, JSON types, no reserved
@@ -267,35 +272,13 @@ def _new_flow(flow_class: type[Flow], body: Any, kw: dict[str, Any]) -> Flow:
     return flow
 
 
-def task_runner(spec: dict[str, Any]):
-    kind = spec["type"]
-    if kind == "thread_pool":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=spec.get("max_workers"))
-    if kind == "process_pool":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        return ProcessPoolTaskRunner(max_workers=spec.get("max_workers"))
-    if kind == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        kw: dict[str, Any] = {k: spec[k] for k in ("address", "cluster_class") if spec.get(k)}
-        if spec.get("cluster_kwargs"):
-            kw["cluster_kwargs"] = dict(spec["cluster_kwargs"])
-        return DaskTaskRunner(**kw)
-    from prefect_ray import RayTaskRunner  # type: ignore[import-not-found]
-
-    return RayTaskRunner(address=spec.get("address"))
-
-
 @functools.cache
-def _tagged_flow_class(tags: tuple[str, ...]) -> type[Flow]:
+def _tagged_flow_class(tags: tuple[str, ...]) -> type[Flow[..., Any]]:
     """Flows take no tags=: enter prefect.tags() around each call so the flow run itself
     (created by __call__) carries them; the body covers worker-started runs."""
     import prefect
 
-    class TaggedFlow(Flow):
+    class TaggedFlow(Flow[..., Any]):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with prefect.tags(*tags):
                 return super().__call__(*args, **kwargs)
@@ -331,12 +314,12 @@ def _source_read_once() -> Iterator[None]:
             inspect.getsource = original
 
 
-def compile_flow(project: Project, flow_name: str) -> Flow:
+def compile_flow(project: Project, flow_name: str) -> Flow[..., Any]:
     with _source_read_once():
         return Builder(project).flow(flow_name)
 
 
-def compile_project(project: Project) -> dict[str, Flow]:
+def compile_project(project: Project) -> dict[str, Flow[..., Any]]:
     builder = Builder(project)
     with _source_read_once():
         return {name: builder.flow(name) for name in project.flows}

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from .ir import FlowIR
+from .ir import Action, Approval, DeploymentRun, FlowIR, PythonCall, ShellCommand, SubflowCall
 
-_SHAPES = {
-    "python": ("[", "]"),
-    "shell": ("[/", "/]"),
-    "subflow": ("[[", "]]"),
-    "deployment": ("[(", ")]"),
-    "approval": ("{{", "}}"),
+_SHAPES: dict[type[Action], tuple[str, str]] = {
+    PythonCall: ("[", "]"),
+    ShellCommand: ("[/", "/]"),
+    SubflowCall: ("[[", "]]"),
+    DeploymentRun: ("[(", ")]"),
+    Approval: ("{{", "}}"),
 }
 
 
 def mermaid(ir: FlowIR) -> str:
     lines = ["flowchart TD"]
     for t in ir.tasks:
-        left, right = _SHAPES[t.action]
-        label = f"{t.name}<br/><small>{t.action}{' (map)' if t.mapped else ''}{' (when)' if t.when else ''}</small>"
+        left, right = _SHAPES[type(t.action)]
+        label = (
+            f"{t.name}<br/><small>{t.action.kind}{' (map)' if t.mapped else ''}{' (when)' if t.when else ''}</small>"
+        )
         lines.append(f'    {t.name}{left}"{label}"{right}')
     for t in ir.tasks:
         for d in sorted(t.data_deps):
@@ -30,7 +32,7 @@ def mermaid(ir: FlowIR) -> str:
 def dot(ir: FlowIR) -> str:
     lines = [f'digraph "{ir.name}" {{', "  rankdir=TB;", "  node [shape=box, fontname=Helvetica];"]
     for t in ir.tasks:
-        lines.append(f'  "{t.name}" [label="{t.name}\\n({t.action})"];')
+        lines.append(f'  "{t.name}" [label="{t.name}\\n({t.action.kind})"];')
     for t in ir.tasks:
         for d in sorted(t.data_deps):
             lines.append(f'  "{d}" -> "{t.name}";')

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from typing import Any
 
 from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.diagnostics import Diagnostic
@@ -80,7 +81,7 @@ def _check_entrypoints(project: Project) -> list[Diagnostic]:
         path, func = s.entrypoint.rsplit(":", 1)
         where = project.origin("Deployment", name, ("spec", "entrypoint"))
         try:
-            flow = load_flow_from_entrypoint(f"{os.path.join(project.root, path)}:{func}")
+            flow: Any = load_flow_from_entrypoint(f"{os.path.join(project.root, path)}:{func}")
         except Exception as exc:  # any import-time failure of user code is a finding
             out.append(Diagnostic("import.error", f"cannot import {s.entrypoint}: {type(exc).__name__}: {exc}", where))
             continue
@@ -98,7 +99,7 @@ def _check_entrypoints(project: Project) -> list[Diagnostic]:
         params = inspect.signature(flow.fn).parameters
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
             continue
-        given = [(("spec", "parameters", k), k) for k in s.parameters]
+        given: list[tuple[tuple[str | int, ...], str]] = [(("spec", "parameters", k), k) for k in s.parameters]
         given += [
             (("spec", "schedules", i, "parameters", k), k) for i, sc in enumerate(s.schedules) for k in sc.parameters
         ]

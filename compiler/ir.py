@@ -4,14 +4,86 @@ plain frozen data (no Prefect), each node keeping where it was written."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-SourceRef = tuple[str, str, tuple]  # (kind, document name, path inside it): Project.origin(*ref) locates it
+from pipeform.spec.models.flow import Parameter
+
+# (kind, document name, path inside it): Project.origin(*ref) locates it
+SourceRef = tuple[str, str, tuple[str | int, ...]]
+Pairs = tuple[tuple[str, Any], ...]  # keyword -> JSON-like value that may hold $[ ] strings
+
+
+# -- what a task does (one class per action; dispatched with `match`) ------------------------
+
+
+@dataclass(frozen=True)
+class PythonCall:
+    kind: ClassVar[str] = "python"  # as the spec names it (labels, messages)
+    path: str  # 'package.module:attr'
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    kind: ClassVar[str] = "shell"  # as the spec names it (labels, messages)
+    command: str
+    env: Pairs = ()
+    cwd: str | None = None
+    capture: str = "stdout"  # none | stdout | lines | json
+    stream: bool = True
+
+
+@dataclass(frozen=True)
+class SubflowCall:
+    kind: ClassVar[str] = "subflow"  # as the spec names it (labels, messages)
+    flow: str  # a Flow document of the same project
+
+
+@dataclass(frozen=True)
+class DeploymentRun:
+    kind: ClassVar[str] = "deployment"  # as the spec names it (labels, messages)
+    name: str  # 'flow-name/deployment-name'
+    wait: bool = True
+    timeout_seconds: float | None = None
+    job_variables: Pairs = ()
+
+
+@dataclass(frozen=True)
+class ApprovalField:
+    type: str  # string | integer | number | boolean
+    description: str | None = None
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    kind: ClassVar[str] = "approval"  # as the spec names it (labels, messages)
+    message: str | None
+    timeout_seconds: float
+    inputs: tuple[tuple[str, ApprovalField], ...] = ()
+
+
+Action = PythonCall | ShellCommand | SubflowCall | DeploymentRun | Approval
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    basepath: str  # as written: absolute, relative or ~
+
+
+@dataclass(frozen=True)
+class BlockStorage:
+    slug: str  # 'block-type/block-name'
+
+
+Storage = LocalStorage | BlockStorage
 
 
 @dataclass(frozen=True)
 class CacheIR:
-    policies: tuple[str, ...]  # prefect.cache_policies names, combined with +
+    policies: tuple[str, ...]  # cache policy names (options.CACHE_POLICIES), combined with +
     exclude_inputs: tuple[str, ...] = ()
     expiration_seconds: float | None = None
     refresh: bool = False
@@ -27,7 +99,7 @@ class TaskOptionsIR:
     timeout_seconds: float | None = None
     cache: CacheIR | None = None
     persist_result: bool | None = None
-    result_storage: str | None = None
+    result_storage: Storage | None = None
     result_serializer: str | None = None
     log_prints: bool | None = None
     tags: tuple[str, ...] = ()
@@ -49,14 +121,39 @@ class HookIR:
 
 
 @dataclass(frozen=True)
+class ThreadPool:
+    max_workers: int | None = None
+
+
+@dataclass(frozen=True)
+class ProcessPool:
+    max_workers: int | None = None
+
+
+@dataclass(frozen=True)
+class Dask:
+    address: str | None = None
+    cluster_class: str | None = None
+    cluster_kwargs: Pairs = ()
+
+
+@dataclass(frozen=True)
+class Ray:
+    address: str | None = None
+
+
+TaskRunnerIR = ThreadPool | ProcessPool | Dask | Ray
+
+
+# -- the graph ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class TaskIR:
     name: str
-    action: str  # python | shell | subflow | deployment | approval
-    # callable path | ShellTask or command | subflow name | DeploymentTask (name resolved to
-    # 'flow/deployment') | ApprovalTask: strings or frozen spec models
-    target: Any
-    inputs: tuple[tuple[str, Any], ...]  # keyword -> JSON-like value that may hold $[ ] strings
-    mapped: tuple[tuple[str, Any], ...]  # keyword -> value to fan out over
+    action: Action
+    inputs: Pairs
+    mapped: Pairs  # keyword -> value to fan out over
     data_deps: frozenset[str]  # tasks whose results the inputs, map or `when` read
     order_deps: frozenset[str]  # depends_on: ordering only
     when: str | None
@@ -72,13 +169,13 @@ class TaskIR:
     @property
     def runs_in_flow(self) -> bool:
         """Subflows and approvals run in the flow body itself (they block it while they run)."""
-        return self.action in ("subflow", "approval")
+        return isinstance(self.action, SubflowCall | Approval)
 
 
 @dataclass(frozen=True)
 class ParamIR:
     name: str
-    spec: Any  # the frozen spec Parameter (type, default, description, enum, limits)
+    spec: Parameter  # type, default, description, enum, limits
     default: Any
     required: bool  # no default: a run must pass it
 
@@ -89,14 +186,14 @@ class FlowOptionsIR:
     retry_delay_seconds: float | None = None
     timeout_seconds: float | None = None
     persist_result: bool | None = None
-    result_storage: str | None = None
+    result_storage: Storage | None = None
     result_serializer: str | None = None
     log_prints: bool | None = None
     tags: tuple[str, ...] = ()
     version: str | None = None
     run_name: str | None = None
     validate_parameters: bool | None = None
-    task_runner: tuple[tuple[str, Any], ...] | None = None  # runner model dump, sorted pairs
+    task_runner: TaskRunnerIR | None = None
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,42 @@ from typing import Any
 from pipeform.spec import expressions as ex
 from pipeform.spec.checks import deployment_flow_name, find_cycle, task_references
 from pipeform.spec.diagnostics import Diagnostic, SpecError
-from pipeform.spec.models.options import ExponentialBackoff, TaskOptions
+from pipeform.spec.models.flow import FlowSpec, Task
+from pipeform.spec.models.options import (
+    DaskRunner,
+    ExponentialBackoff,
+    ProcessPoolRunner,
+    RayRunner,
+    TaskOptions,
+    ThreadPoolRunner,
+)
 from pipeform.spec.project import Project
 
-from .ir import CacheIR, FlowIR, FlowOptionsIR, HookIR, ParamIR, TaskIR, TaskOptionsIR
+from .ir import (
+    Action,
+    Approval,
+    ApprovalField,
+    BlockStorage,
+    CacheIR,
+    Dask,
+    DeploymentRun,
+    FlowIR,
+    FlowOptionsIR,
+    HookIR,
+    LocalStorage,
+    ParamIR,
+    ProcessPool,
+    PythonCall,
+    Ray,
+    ShellCommand,
+    SourceRef,
+    Storage,
+    SubflowCall,
+    TaskIR,
+    TaskOptionsIR,
+    TaskRunnerIR,
+    ThreadPool,
+)
 
 MAX_RETRY_DELAYS = 50  # Prefect accepts at most 50 explicit delays
 
@@ -73,7 +105,7 @@ def _task_options(o: dict[str, Any]) -> TaskOptionsIR:
             cache.key_storage,
         ),
         persist_result=o.get("persist_result"),
-        result_storage=o.get("result_storage"),
+        result_storage=storage(o.get("result_storage")),
         result_serializer=o.get("result_serializer"),
         log_prints=o.get("log_prints"),
         tags=tuple(o.get("tags") or ()),
@@ -124,13 +156,73 @@ def topological(tasks: list[TaskIR]) -> tuple[TaskIR, ...] | list[str]:
     return tuple(done)
 
 
-def _deployment_target(project: Project, dep: Any) -> Any:
+def _deployment_name(project: Project, name: str) -> str:
     """A Deployment document name becomes Prefect's 'flow-name/deployment-name'."""
-    doc = project.deployments.get(dep.name)
-    if doc is None or "/" in dep.name:
-        return dep
+    doc = project.deployments.get(name)
+    if doc is None or "/" in name:
+        return name
     s = doc.spec
-    return dep.model_copy(update={"name": f"{deployment_flow_name(s)}/{dep.name}"})
+    return f"{deployment_flow_name(s)}/{name}"
+
+
+def _action(project: Project, t: Task) -> Action:
+    """The task's one action (the spec model checks there is exactly one)."""
+    if t.python is not None:
+        return PythonCall(t.python)
+    if isinstance(t.shell, str):
+        return ShellCommand(t.shell)
+    if t.shell is not None:
+        s = t.shell
+        return ShellCommand(s.command, tuple(s.env.items()), s.cwd, s.capture, s.stream_output)
+    if t.subflow is not None:
+        return SubflowCall(t.subflow.flow)
+    if t.deployment is not None:
+        d = t.deployment
+        return DeploymentRun(
+            _deployment_name(project, d.name), d.wait, d.timeout_seconds, tuple(d.job_variables.items())
+        )
+    a = t.approval
+    assert a is not None
+    fields = tuple((k, ApprovalField(f.type, f.description, f.default)) for k, f in a.inputs.items())
+    return Approval(a.message, a.timeout_seconds, fields)
+
+
+def storage(value: str | None) -> Storage | None:
+    """A path (/, ., ~) is a local folder; anything else names a block ('s3-bucket/results')."""
+    if value is None:
+        return None
+    return LocalStorage(value) if value.startswith(("/", ".", "~")) else BlockStorage(value)
+
+
+def task_runner(spec: Any) -> TaskRunnerIR | None:
+    match spec:
+        case None:
+            return None
+        case ThreadPoolRunner():
+            return ThreadPool(spec.max_workers)
+        case ProcessPoolRunner():
+            return ProcessPool(spec.max_workers)
+        case DaskRunner():
+            return Dask(spec.address, spec.cluster_class, tuple(spec.cluster_kwargs.items()))
+        case RayRunner():
+            return Ray(spec.address)
+    raise TypeError(f"unknown task runner {spec!r}")
+
+
+def _task(project: Project, spec: FlowSpec, t: Task, source: SourceRef) -> TaskIR:
+    return TaskIR(
+        name=t.name,
+        action=_action(project, t),
+        inputs=tuple(t.inputs.items()),
+        mapped=tuple(t.map.items()),
+        data_deps=_data_deps(t),
+        order_deps=frozenset(t.depends_on),
+        when=t.when,
+        options=_task_options(_merge(t, spec.task_defaults, project.defaults.task)),
+        hooks=_hooks(t.hooks),
+        description=t.description,
+        source=source,
+    )
 
 
 def lower(project: Project, flow_name: str) -> FlowIR:
@@ -151,28 +243,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
     hook_tasks: list[TaskIR] = []
     diagnostics: list[Diagnostic] = []
     for i, t in enumerate(spec.tasks):
-        opts = _merge(t, spec.task_defaults, project.defaults.task)
-        target = {
-            "python": t.python,
-            "shell": t.shell,
-            "subflow": t.subflow.flow if t.subflow else None,
-            "deployment": _deployment_target(project, t.deployment) if t.deployment else None,
-            "approval": t.approval,
-        }[t.action]
-        node = TaskIR(
-            name=t.name,
-            action=t.action,
-            target=target,
-            inputs=tuple(t.inputs.items()),
-            mapped=tuple(t.map.items()),
-            data_deps=_data_deps(t),
-            order_deps=frozenset(t.depends_on),
-            when=t.when,
-            options=_task_options(opts),
-            hooks=_hooks(t.hooks),
-            description=t.description,
-            source=("Flow", flow_name, ("spec", "tasks", i)),
-        )
+        node = _task(project, spec, t, ("Flow", flow_name, ("spec", "tasks", i)))
         (hook_tasks if t.name in hook_task_names else tasks).append(node)
     for node in tasks:
         for used in sorted(node.deps & hook_task_names):
@@ -180,7 +251,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
                 Diagnostic(
                     "compile.hook-task-used",
                     f"task {node.name!r} uses {used!r}, which a hook runs; a hook's task runs only as that hook",
-                    project.origin(*node.source),
+                    project.origin(*node.source) if node.source else None,
                     hint="declare a separate task for the hook",
                 )
             )
@@ -193,7 +264,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
                 project.origin("Flow", flow_name, ("spec", "tasks")),
             )
         )
-    if diagnostics:
+    if diagnostics or isinstance(ordered, list):
         raise CompileError(diagnostics)
     return FlowIR(
         name=flow_name,
@@ -209,7 +280,7 @@ def lower(project: Project, flow_name: str) -> FlowIR:
     )
 
 
-def _flow_options(project: Project, spec: Any) -> FlowOptionsIR:
+def _flow_options(project: Project, spec: FlowSpec) -> FlowOptionsIR:
     fd = project.defaults.flow
 
     def pick(key: str) -> Any:
@@ -223,12 +294,12 @@ def _flow_options(project: Project, spec: Any) -> FlowOptionsIR:
         retry_delay_seconds=float(delay) if isinstance(delay, int | float) else None,  # flows take a number only
         timeout_seconds=pick("timeout_seconds"),
         persist_result=pick("persist_result"),
-        result_storage=pick("result_storage"),
+        result_storage=storage(pick("result_storage")),
         result_serializer=pick("result_serializer"),
         log_prints=pick("log_prints"),
         tags=tuple(dict.fromkeys([*fd.tags, *spec.tags])),
         version=pick("version"),
         run_name=pick("run_name"),
         validate_parameters=pick("validate_parameters"),
-        task_runner=tuple(sorted(runner.model_dump().items())) if runner else None,
+        task_runner=task_runner(runner),
     )

@@ -9,11 +9,16 @@ exactly the compiled flow's schema without importing Prefect or compiling anythi
 
 from __future__ import annotations
 
+import types
 import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.fields import FieldInfo
+
+from pipeform.spec.models.flow import FlowDocument, Parameter
 
 _TYPES: dict[str, Any] = {
     "string": str,
@@ -29,50 +34,87 @@ _EXTRA = ("title", "format")
 REQUIRED = object()  # marker: the parameter has no default
 
 
-def _typed_items(p: Any) -> bool:
+@dataclass(frozen=True)
+class ParamType:
+    """A parameter's Python type, as data: the compiled signature builds the annotation
+    (`annotation`), emit writes the same one as code."""
+
+    enum: tuple[Any, ...] | None  # Literal[...]
+    types: tuple[str, ...]  # JSON type names; more than one: a union
+    item_type: str | None  # `items: {type: T}` on an array: list[T]
+    limits: tuple[tuple[str, Any], ...]  # ge, le, pattern (Annotated[..., Field(...)])
+    optional: bool  # not required and no default: None is allowed too
+
+
+@dataclass(frozen=True)
+class ParamField:
+    name: str
+    type: ParamType
+    required: bool  # no default: a run must pass it
+    default: Any
+    description: str | None
+    extra: dict[str, Any]  # schema keys pydantic cannot derive from a type (json_schema_extra)
+
+
+def _typed_items(p: Parameter) -> bool:
     """`items: {type: T}` on an array becomes list[T]: validated, and the same schema."""
     return (
         not p.enum
         and p.type == "array"
         and bool(p.items)
-        and set(p.items) == {"type"}
-        and isinstance(p.items["type"], str)
-        and p.items["type"] in _TYPES
+        and set(p.items or ()) == {"type"}
+        and isinstance((p.items or {})["type"], str)
+        and (p.items or {})["type"] in _TYPES
     )
 
 
-def _annotation(p: Any) -> Any:
-    if p.enum:
-        base: Any = Literal[tuple(p.enum)]
-    elif isinstance(p.type, list):
-        base = typing.Union[tuple(_TYPES[t] for t in p.type)]  # noqa: UP007 (built from data)
-    elif _typed_items(p):
-        base = list[_TYPES[p.items["type"]]]  # validated item type, schema {"items": {"type": ...}}
+def param_type(p: Parameter) -> ParamType:
+    limits = tuple((k, v) for k, v in (("ge", p.minimum), ("le", p.maximum), ("pattern", p.pattern)) if v is not None)
+    return ParamType(
+        enum=tuple(p.enum) if p.enum else None,
+        types=tuple(p.type) if isinstance(p.type, list) else (p.type,),
+        item_type=(p.items or {})["type"] if _typed_items(p) else None,
+        limits=limits,
+        optional=not p.required and p.default is None,
+    )
+
+
+def param_field(name: str, p: Parameter) -> ParamField:
+    extra = {k: getattr(p, k) for k in _EXTRA if getattr(p, k) is not None}
+    if p.items and not _typed_items(p):
+        extra["items"] = p.items
+    required = p.required and p.default is None
+    return ParamField(name, param_type(p), required, p.default, p.description, extra)
+
+
+def annotation(t: ParamType) -> Any:
+    if t.enum:
+        base: Any = Literal[t.enum]
+    elif len(t.types) > 1:
+        base = typing.Union[tuple(_TYPES[n] for n in t.types)]  # noqa: UP007 (built from data)
+    elif t.item_type:
+        base = types.GenericAlias(list, (_TYPES[t.item_type],))  # list[T]: the item type is validated
     else:
-        base = _TYPES[p.type]
-    limits = {k: v for k, v in (("ge", p.minimum), ("le", p.maximum), ("pattern", p.pattern)) if v is not None}
-    if limits:
-        base = Annotated[base, Field(**limits)]
-    if not p.required and p.default is None:
-        base = base | None  # optional without a default: None is allowed
-    return base
+        base = _TYPES[t.types[0]]
+    if t.limits:
+        base = Annotated[base, Field(**dict(t.limits))]
+    return base | None if t.optional else base
 
 
-def param_fields(parameters: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def param_fields(parameters: Mapping[str, Parameter]) -> dict[str, tuple[Any, Any]]:
     """name -> (annotation, default) where default is REQUIRED or a pydantic FieldInfo
     carrying the default, description and extra schema keys (title, format, items)."""
     fields: dict[str, tuple[Any, Any]] = {}
     for name, p in parameters.items():
-        extra = {k: getattr(p, k) for k in _EXTRA if getattr(p, k) is not None}
-        if p.items and not _typed_items(p):
-            extra["items"] = p.items
-        if p.required and p.default is None:
+        f = param_field(name, p)
+        extra = f.extra or None
+        if f.required:
             default: Any = REQUIRED
-            if p.description or extra:  # still needs a FieldInfo to carry them
-                default = Field(description=p.description, json_schema_extra=extra or None)
+            if f.description or extra:  # still needs a FieldInfo to carry them
+                default = Field(description=f.description, json_schema_extra=extra)
         else:
-            default = Field(default=p.default, description=p.description, json_schema_extra=extra or None)
-        fields[name] = (_annotation(p), default)
+            default = Field(default=f.default, description=f.description, json_schema_extra=extra)
+        fields[name] = (annotation(f.type), default)
     return fields
 
 
@@ -81,7 +123,7 @@ def field_default(value: Any) -> Any:
     return value.default if isinstance(value, FieldInfo) else value
 
 
-def parameter_schema(flow_doc: Any) -> dict[str, Any]:
+def parameter_schema(flow_doc: FlowDocument) -> dict[str, Any]:
     """The parameter schema of a Flow document, as the compiled flow's
     `flow.parameters.model_dump(mode="json")` has it (Prefect's ParameterSchema)."""
     model_fields: dict[str, Any] = {}
@@ -92,7 +134,7 @@ def parameter_schema(flow_doc: Any) -> dict[str, Any]:
         given = default if isinstance(default, FieldInfo) else None
         extra = dict(given.json_schema_extra) if given and isinstance(given.json_schema_extra, dict) else {}
         extra.setdefault("position", position)
-        value = ... if default is REQUIRED or (given is not None and given.is_required()) else given.default
+        value = ... if given is None or given.is_required() else given.default
         field = Field(
             default=value,
             title=name,

@@ -1,5 +1,6 @@
 """What compiled tasks run: shell commands with streamed logs, run-time expressions that
-read upstream results, user callables. Imports Prefect (runs inside flow runs)."""
+read upstream results, user callables, deployment runs and approvals. Imports Prefect
+(runs inside flow runs); emitted modules call these helpers too."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import os
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, cast
 
 from prefect import get_run_logger
 
-from pipeform.spec import expressions as ex
+from . import context
+from .ir import Approval
 
 TAIL_LINES = 20
 
@@ -50,7 +53,7 @@ def run_shell(
     out: list[str] = []
     tail: deque[str] = deque(maxlen=TAIL_LINES)
 
-    def pump(pipe, sink: list[str] | None, level: int) -> None:
+    def pump(pipe: IO[str], sink: list[str] | None, level: int) -> None:
         for line in pipe:
             line = line.rstrip("\n")
             tail.append(line)
@@ -59,6 +62,7 @@ def run_shell(
             if stream:
                 logger.log(level, line)
 
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
     err_thread = threading.Thread(target=pump, args=(proc.stderr, None, 30), daemon=True)
     err_thread.start()
     pump(proc.stdout, out, 20)
@@ -74,7 +78,7 @@ def run_shell(
     return json.loads(text) if capture == "json" else text
 
 
-def import_callable(path: str):
+def import_callable(path: str) -> Any:
     """`package.module:attr.sub` -> object."""
     import importlib
 
@@ -96,8 +100,7 @@ class Deferred:
     params: dict[str, Any] = field(default_factory=dict)
 
     def evaluate(self) -> Any:
-        context = {"params": self.params, "tasks": {n: {"result": r} for n, r in self.results.items()}}
-        return ex.walk_strings(self.template, lambda text, _p: ex.render(text, ex.RUN_TIME, context))
+        return context.render(self.template, self.params, self.results)
 
 
 def resolve(value: Any) -> Any:
@@ -108,7 +111,7 @@ def resolve(value: Any) -> Any:
     return value
 
 
-def resolving(fn):
+def resolving(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a task function so Deferred arguments are evaluated inside the task run.
     functools.wraps keeps the signature (Prefect binds parameters) and source (caching)."""
 
@@ -120,3 +123,49 @@ def resolving(fn):
     # the wrapper up as fn and refuse it. Point them here so it is pickled by value.
     run.__module__, run.__qualname__ = __name__, f"resolving.<locals>.{fn.__name__}"
     return run
+
+
+APPROVAL_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+def run_deployment(name: str, wait: bool, timeout: float | None, job_variables: Any, parameters: dict[str, Any]) -> str:
+    """Trigger a deployment run; with wait, fail unless it completes. Returns the run id."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment as trigger
+
+    run = cast(
+        "FlowRun",
+        trigger(
+            name,
+            parameters={k: resolve(v) for k, v in parameters.items()} or None,
+            timeout=timeout if wait else 0,
+            job_variables=resolve(job_variables) or None,
+        ),
+    )
+    if wait and (run.state is None or not run.state.is_completed()):
+        raise RuntimeError(f"deployment run {run.name} ended {run.state.name if run.state else 'unknown'}")
+    return str(run.id)
+
+
+def approve(name: str, approval: Approval, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pause the flow run until someone resumes it; the typed input is the result."""
+    from prefect.flow_runs import pause_flow_run
+    from prefect.input import RunInput
+    from pydantic import Field, create_model
+
+    if approval.message:
+        get_run_logger().info("waiting for approval: %s", approval.message)
+    if not approval.inputs:
+        pause_flow_run(timeout=int(approval.timeout_seconds))
+        return {"approved": True, **kwargs}
+    fields: dict[str, Any] = {
+        k: (
+            APPROVAL_TYPES[f.type],
+            Field(default=f.default if f.default is not None else ..., description=f.description),
+        )
+        for k, f in approval.inputs
+    }
+    title = "".join(part.title() for part in name.split("_")) + "Input"
+    model = create_model(title, __base__=RunInput, **fields)
+    answer = pause_flow_run(wait_for_input=model, timeout=int(approval.timeout_seconds))
+    return {**kwargs, **answer.model_dump()}

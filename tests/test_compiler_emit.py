@@ -5,6 +5,7 @@ for real against the session's Prefect server; task runs are read back from its 
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import subprocess
 import sys
@@ -439,3 +440,54 @@ def test_cli_compile_emit_python(cli, write, tmp_path):
     assert result.exit_code == 1
     assert f"{bad}:9:7: error[emit.unsupported]" in result.output and "test 'defined'" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "nothing").exists()
+
+
+# -- the emitted module runs by itself ------------------------------------------------------------
+
+
+def test_emitted_module_runs_with_python_against_the_server(write, tmp_path):
+    """`python OUT/flow.py --param k=v` runs the flow (defaults for the rest), with its
+    tags, and the flow run completes on the server with those parameters."""
+    import os
+
+    from pipeform.compiler import lower
+    from pipeform.compiler.emit import emit_python
+
+    name = f"emitted-main-{uuid.uuid4().hex[:8]}"
+    record = tmp_path / "record.jsonl"
+    spec = (
+        "  tags: [emitted-main]\n"
+        "  parameters:\n"
+        "    a: {type: integer, default: 1}\n"
+        "    label: {type: string, default: plain}\n"
+        "  tasks:\n"
+        "    - {name: total, python: pfx_tasks:add, inputs: {a: '$[ params.a ]', b: 2}}\n"
+        f"    - {{name: keep, python: pfx_tasks:record, inputs: {{path: '{record}', value: '$[ params.label ]-$[ tasks.total.result ]'}}}}\n"
+    )
+    project = project_of(write, flow_yaml(name, spec))
+    out = tmp_path / "out"
+    out.mkdir()
+    module = out / f"{name.replace('-', '_')}.py"
+    module.write_text(emit_python(lower(project, name), project.origin))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, str(module), "--param", "a=5", "--param", "label=given"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [json.loads(line)["value"] for line in record.read_text().splitlines()] == ["given-7"]
+
+    from server_helpers import server
+
+    flows = server("POST", "/flows/filter", {"flows": {"name": {"any_": [name]}}})
+    runs = server("POST", "/flow_runs/filter", {"flows": {"name": {"any_": [name]}}})
+    assert len(flows) == 1 and len(runs) == 1
+    assert runs[0]["state_type"] == "COMPLETED"
+    assert runs[0]["parameters"] == {"a": 5, "label": "given"}
+    assert "emitted-main" in runs[0]["tags"]
+
+    bad = subprocess.run([sys.executable, str(module), "--param", "nothing"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "expected NAME=VALUE" in bad.stderr

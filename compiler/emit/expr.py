@@ -1,29 +1,27 @@
-"""`$[ ]` expressions -> Python code for emit.py: `params.x` the parameter, `tasks.t.result`
+"""`$[ ]` expressions -> Python code for the emitter: `params.x` the parameter, `tasks.t.result`
 the result, `.key`/`['key']` subscripts, operators, `a if c else b` and FILTERS. Anything
 else raises Unsupported (emit.py turns it into a located `emit.unsupported`). Pure."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, nodes
 
 from pipeform.spec import expressions as ex
 
-from .emit_text import Group, interpolate, literal, string
+from .scope import Unsupported
+from .text import Group, interpolate, literal, string
 
 if TYPE_CHECKING:
-    from .emit import Emitter
+    from .scope import Emitter
 
 FILTERS = {"length": "len({})", "count": "len({})", "list": "list({})", "sum": "sum({})", "abs": "abs({})"}
 FILTERS |= {"string": "str({})", "lower": "str({}).lower()", "upper": "str({}).upper()"}
 _OPS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
 _BINOPS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**"}
-
-
-class Unsupported(Exception):
-    pass
 
 
 _PARSER = Environment()
@@ -57,7 +55,9 @@ class Refs:
 
 def expression(source: str, refs: Refs) -> str:
     tree = _PARSER.parse("{{ (" + source + ") }}")
-    return _py(tree.body[0].nodes[0], refs)
+    output = tree.body[0]
+    assert isinstance(output, nodes.Output)
+    return _py(output.nodes[0], refs)
 
 
 def _py(node: nodes.Node, refs: Refs) -> str:
@@ -73,32 +73,7 @@ def _py(node: nodes.Node, refs: Refs) -> str:
             return "params" if refs.mode != "task_name" else "inputs"
         raise Unsupported(f"'{node.name}' alone cannot be read; use a path such as params.NAME or tasks.NAME.result")
     if isinstance(node, nodes.Getattr | nodes.Getitem):
-        key = node.attr if isinstance(node, nodes.Getattr) else None
-        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            key = node.arg.value
-        base = node.node
-        if isinstance(base, nodes.Name) and base.name in ("params", "inputs") and key is not None:
-            if base.name == "inputs" and refs.mode != "task_name":
-                raise Unsupported("'inputs' exists only in a task's run_name")
-            return refs.param(key)
-        if isinstance(base, nodes.Name) and base.name == "tasks":
-            raise Unsupported("a task is read through its result: tasks.NAME.result")
-        if (
-            isinstance(base, nodes.Getattr | nodes.Getitem)
-            and isinstance(base.node, nodes.Name)
-            and base.node.name == "tasks"
-        ):
-            if key != "result":
-                raise Unsupported(f"tasks.NAME.{key} is not a result; use tasks.NAME.result")
-            return refs.result(base.attr if isinstance(base, nodes.Getattr) else base.arg.value)
-        if key is not None:
-            return f"{sub(base)}[{string(key)}]"
-        if isinstance(node.arg, nodes.Slice):
-            s = node.arg
-            parts = [_py(p, refs) if p is not None else "" for p in (s.start, s.stop)]
-            step = f":{_py(s.step, refs)}" if s.step is not None else ""
-            return f"{sub(base)}[{parts[0]}:{parts[1]}{step}]"
-        return f"{sub(base)}[{_py(node.arg, refs)}]"
+        return _path(node, refs, sub)
     if isinstance(node, nodes.List | nodes.Tuple):
         items = ", ".join(_py(i, refs) for i in node.items)
         return f"[{items}]" if isinstance(node, nodes.List) else f"({items}{',' if len(node.items) == 1 else ''})"
@@ -112,18 +87,57 @@ def _py(node: nodes.Node, refs: Refs) -> str:
         return f"not {sub(node.node)}"
     if isinstance(node, nodes.Neg | nodes.Pos):
         return ("-" if isinstance(node, nodes.Neg) else "+") + sub(node.node)
-    if type(node).__name__ in _BINOPS:
+    if isinstance(node, nodes.BinExpr) and type(node).__name__ in _BINOPS:
         return f"{sub(node.left)} {_BINOPS[type(node).__name__]} {sub(node.right)}"
     if isinstance(node, nodes.Concat):
         return " + ".join(f"str({_py(n, refs)})" for n in node.nodes)
     if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
         return f"{sub(node.expr1)} if {sub(node.test)} else {sub(node.expr2)}"
-    if isinstance(node, nodes.Filter) and node.name in FILTERS and not (node.args or node.kwargs):
+    if isinstance(node, nodes.Filter) and node.node and node.name in FILTERS and not (node.args or node.kwargs):
         return FILTERS[node.name].format(_py(node.node, refs))
-    kinds = {nodes.Filter: "filter", nodes.Test: "test", nodes.Call: "a call"}
+    kinds: dict[type[nodes.Node], str] = {nodes.Filter: "filter", nodes.Test: "test", nodes.Call: "a call"}
     what = kinds.get(type(node), type(node).__name__)
     what += f" '{node.name}'" if isinstance(node, nodes.Filter | nodes.Test) else ""
     raise Unsupported(f"{what} has no plain-Python equivalent in emitted code")
+
+
+def _path(node: nodes.Getattr | nodes.Getitem, refs: Refs, sub: Callable[[nodes.Node], str]) -> str:
+    """`params.x`, `tasks.t.result`, `.key` and `[...]` on a value."""
+    key = node.attr if isinstance(node, nodes.Getattr) else None
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        key = node.arg.value
+    base = node.node
+    if isinstance(base, nodes.Name) and base.name in ("params", "inputs") and key is not None:
+        if base.name == "inputs" and refs.mode != "task_name":
+            raise Unsupported("'inputs' exists only in a task's run_name")
+        return refs.param(key)
+    if isinstance(base, nodes.Name) and base.name == "tasks":
+        raise Unsupported("a task is read through its result: tasks.NAME.result")
+    if (
+        isinstance(base, nodes.Getattr | nodes.Getitem)
+        and isinstance(base.node, nodes.Name)
+        and base.node.name == "tasks"
+    ):
+        if key != "result":
+            raise Unsupported(f"tasks.NAME.{key} is not a result; use tasks.NAME.result")
+        name = base.attr if isinstance(base, nodes.Getattr) else _const_key(base)
+        if name is None:
+            raise Unsupported("tasks[...] needs a task name")
+        return refs.result(name)
+    if key is not None:
+        return f"{sub(base)}[{string(key)}]"
+    assert isinstance(node, nodes.Getitem)  # a Getattr always has a key
+    if isinstance(node.arg, nodes.Slice):
+        s = node.arg
+        parts = [_py(p, refs) if p is not None else "" for p in (s.start, s.stop)]
+        step = f":{_py(s.step, refs)}" if s.step is not None else ""
+        return f"{sub(base)}[{parts[0]}:{parts[1]}{step}]"
+    return f"{sub(base)}[{_py(node.arg, refs)}]"
+
+
+def _const_key(node: nodes.Getitem) -> str | None:
+    arg = node.arg
+    return arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None
 
 
 def value(v: Any, refs: Refs) -> Any:

@@ -1,4 +1,4 @@
-"""Code text for emit.py: calls, literals and docstrings laid out the way `ruff format`
+"""Code text for the emitter: calls, literals and docstrings laid out the way `ruff format`
 leaves them (ruff cannot run while emitting), identifiers and module names. Pure."""
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def layout(chunks: list[Any], indent: int, trail: str = "", rel: int = 0) -> str
     if indent + len(text) + len(trail) <= WIDTH or not any(isinstance(c, Group) for c in chunks):
         return text
     last = max(i for i, c in enumerate(chunks) if isinstance(c, Group))
-    group, pad = chunks[last], " " * (rel + 4)
+    group: Group = chunks[last]
+    pad = " " * (rel + 4)
     inner = "".join(pad + layout(item, indent + 4, ",", rel + 4) + ",\n" for item in group.items)
     return flat(chunks[:last]) + group.head + "\n" + inner + " " * rel + group.close + flat(chunks[last + 1 :])
 

@@ -1,0 +1,59 @@
+"""Run-time expressions (`$[ ]`): the roots they read and how a value is rendered.
+
+The one home of run-time expression roots: `params` (the flow run's parameters),
+`tasks.NAME.result` (upstream results) and, in a task's run name only, `inputs`. A new
+root (for example `secrets.X` or `variables.X`) is added to `evaluation_context` here, to
+`ROOTS`, and to emit_expr.Refs for emitted code. Pure: no Prefect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pipeform.spec import expressions as ex
+
+ROOTS = ("params", "tasks", "inputs")
+
+
+def evaluation_context(params: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
+    """What an expression sees inside a flow run: parameters and the results it reads."""
+    return {"params": params, "tasks": {name: {"result": value} for name, value in results.items()}}
+
+
+def name_context(root: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run-name template sees: the parameters, as `params` and as `root` (a task's
+    run name reads its `inputs`)."""
+    return {root: params, "params": params}
+
+
+def render(value: Any, params: Mapping[str, Any], results: Mapping[str, Any]) -> Any:
+    """A JSON-like value with every `$[ ]` string evaluated."""
+    context = evaluation_context(params, results)
+    return ex.walk_strings(value, lambda text, _p: ex.render(text, ex.RUN_TIME, context) if "$[" in text else text)
+
+
+def whole_result(text: str) -> str | None:
+    """'X' when the string is exactly `$[ tasks.X.result ]` (its value is X's result as is)."""
+    parts = ex.split(text, ex.RUN_TIME)
+    if len(parts) != 1 or not isinstance(parts[0], ex.Expr):
+        return None
+    refs = ex.references(parts[0].source)
+    if len(refs) == 1 and refs[0][0] == "tasks" and parts[0].source.replace(" ", "") == f"tasks.{refs[0][1]}.result":
+        return refs[0][1]
+    return None
+
+
+def result_reads(value: Any) -> frozenset[str]:
+    """Names of the tasks whose results a JSON-like value reads."""
+    found: set[str] = set()
+
+    def visit(text: str, _path: tuple[Any, ...]) -> str:
+        if "$[" in text:
+            for part in ex.split(text, ex.RUN_TIME):
+                if isinstance(part, ex.Expr):
+                    found.update(r[1] for r in ex.references(part.source) if r[0] == "tasks" and len(r) > 1)
+        return text
+
+    ex.walk_strings(value, visit)
+    return frozenset(found)

@@ -1,0 +1,48 @@
+"""Run mypy on pipeform's packages as they are installed (`pipeform.<folder>`).
+
+The code folders sit at the repository root and install under `pipeform` through
+package-dir, which mypy cannot follow; this lays out a tree of symlinks named as the
+installed packages and runs mypy there with the repository's [tool.mypy] settings.
+
+    python scripts/typecheck.py pipeform.compiler [pipeform.spec ...]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shadow_tree(into: Path) -> Path:
+    """into/pipeform/<name> -> each folder package-dir maps (top-level modules linked one by one)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package_dir = config["tool"]["setuptools"]["package-dir"]
+    top = into / "pipeform"
+    top.mkdir(parents=True)
+    for module in (ROOT / package_dir["pipeform"]).glob("*.py"):
+        (top / module.name).symlink_to(module)
+    for package, folder in package_dir.items():
+        parts = package.split(".")
+        if len(parts) == 2:  # pipeform.X; deeper packages come with their parent folder
+            (top / parts[1]).symlink_to(ROOT / folder, target_is_directory=True)
+    return into
+
+
+def main(packages: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="pipeform-mypy-") as tmp:
+        tree = shadow_tree(Path(tmp) / "src")
+        args = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
+        args += ["--cache-dir", str(Path(tmp) / "cache")]
+        for package in packages or ["pipeform.compiler"]:
+            args += ["-p", package]
+        return subprocess.run(args, cwd=tree, env={**os.environ, "MYPYPATH": str(tree)}).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
