@@ -32,12 +32,13 @@ from typing import Any
 from pipeform.reconciler import engine
 from pipeform.reconciler.api import ApiError, ServerAPI
 from pipeform.reconciler.inputs import git_info
-from pipeform.reconciler.lock import Lease, LockedError, acquire
+from pipeform.reconciler.lock import LockedError
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project
 from pipeform.spec.project import Project
 
 from . import source as git
+from .leader import Leadership
 from .metrics import Metrics
 from .signals import EventWatch, server_signal
 from .status import DRIFTED, FAILED, SUCCEEDED, SUSPENDED, Status, now, publish, read_status, read_suspended
@@ -104,7 +105,7 @@ class Controller:
         self.stopping = False
         self.ready = False
         self.heartbeat = time.monotonic()
-        self.leader: Lease | None = None
+        self.leadership: Leadership | None = None
         self.loaded: Loaded | None = None  # the commit looked at last
         self.good: Loaded | None = None  # the last commit that loaded
         self.live: str | None = None  # the last commit applied
@@ -129,8 +130,8 @@ class Controller:
                 await self._sleep(backoff(self.failures, self.opts.interval))
         finally:
             await self.events.stop()
-            if self.leader:
-                await self.leader.release()
+            if self.leadership:
+                await self.leadership.release()
 
     async def _sleep(self, seconds: float) -> None:
         self.wake.clear()
@@ -196,9 +197,13 @@ class Controller:
         step = decide(commit_changed, signal is not None and signal != self.signal, full_due)
         if step is Step.IDLE:
             return True
-        self.last_full = time.monotonic()
+        self.last_full = started = time.monotonic()
+        writes = self.api.counters.writes
         ok = await (self._apply(project) if step is Step.APPLY else self._check(project))
-        self.signal = await server_signal(self.api, project.name)  # after our own writes
+        if self.api.counters.writes != writes or signal is None:
+            signal = await server_signal(self.api, project.name)  # after our own writes
+        self.signal = signal
+        log(f"{step.value} took {time.monotonic() - started:.2f}s, {self.api.counters.writes - writes} writes")
         return ok
 
     def _load(self, sha: str) -> Loaded:
@@ -215,15 +220,18 @@ class Controller:
         return Loaded(sha, project, ())
 
     async def _lead(self, project: Project) -> bool:
-        """Hold the leader lease; False while another controller holds it."""
-        if self.leader is not None:
+        """Hold the leader lease (leader.py); False while another controller holds it."""
+        if self.leadership is None or self.leadership.project != project.name:
+            if self.leadership:
+                await self.leadership.release()
+            self.leadership = Leadership(self.api, project.name)
+        if self.leadership.leading:
             return True
-        try:
-            self.leader = await acquire(self.api, f"{project.name}.controller", 0.0)
-        except LockedError:
+        if not await self.leadership.try_lead():
             return False
         log(f"leading project {project.name!r}")
         await self.restore(project.name)
+        self.signal, self.last_full = None, 0.0  # a new leader looks at everything once
         return True
 
     async def _suspended(self, project: Project) -> bool:
@@ -240,7 +248,9 @@ class Controller:
         return True
 
     # -- apply and drift ----------------------------------------------------------------
-    async def _apply(self, project: Project, healed: tuple[str, ...] = ()) -> bool:
+    async def _apply(self, project: Project, healing: bool = False) -> bool:
+        """Apply the live commit. `healing`: the commit is live already and what the plan
+        changes is drift put back; with nothing to change nothing is reported."""
         start = time.monotonic()
         plan, outcomes = await engine.apply_project(
             self.api, project, confirm=lambda p: True, prune=self.opts.prune, lock_timeout=self.opts.lock_timeout
@@ -252,15 +262,23 @@ class Controller:
         if failures:
             await self._report(self._status(FAILED, changes=changes, failures=failures))
             return False
-        self.live, self.live_since = self.good.sha, now()
+        was_drifted = bool(self.drift)
         self.drift = ()
         self.metrics.drifted.labels(*self._labels()).set(0)
-        self.metrics.live.labels(*self._labels()).info({"commit": self.live})
         self.metrics.last_success.labels(*self._labels()).set(time.time())
-        await self._report(replace(self._status(SUCCEEDED, changes=changes), drift=healed))
+        if healing:
+            if changes or was_drifted:
+                log(f"drift in {len(changes)} objects: put back")
+                await self._report(replace(self._status(SUCCEEDED, changes=changes), drift=changes))
+            return True
+        self.live, self.live_since = self.good.sha, now()
+        self.metrics.live.labels(*self._labels()).info({"commit": self.live})
+        await self._report(self._status(SUCCEEDED, changes=changes))
         return True
 
     async def _check(self, project: Project) -> bool:
+        if self.opts.self_heal:  # one plan: apply_project's own says what drifted
+            return await self._apply(project, healing=True)
         start = time.monotonic()
         changes = await engine.drift(self.api, project)
         self.metrics.plan_seconds.labels(*self._labels()).observe(time.monotonic() - start)
@@ -268,9 +286,6 @@ class Controller:
             f"{c.action.value} {c.address}" for c in changes if self.opts.prune or c.action is not Action.DELETE
         )
         self.metrics.drifted.labels(*self._labels()).set(len(drift))
-        if drift and self.opts.self_heal:
-            log(f"drift in {len(drift)} objects: healing")
-            return await self._apply(project, healed=drift)
         if drift != self.drift:
             self.drift = drift
             if drift:

@@ -164,6 +164,16 @@ def dep(name: str) -> dict | None:
     return None if r.status_code == 404 else r.json()
 
 
+def events(name: str, project: str) -> list[dict]:
+    """Events of that name whose resource is the project, as stored by the server."""
+    flt = {
+        "event": {"name": [name]},
+        "resource": {"id": [f"pipeform.project.{project}"]},
+        "occurred": {"since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"},
+    }
+    return server("POST", "/events/filter", {"filter": flt, "limit": 50})["events"]
+
+
 def scheduled_runs(dep_id: str) -> list[str]:
     body = {"flow_runs": {"deployment_id": {"any_": [dep_id]}, "state": {"type": {"any_": ["SCHEDULED"]}}}}
     return sorted(r["id"] for r in server("POST", "/flow_runs/filter", body))
@@ -275,6 +285,11 @@ def test_webhook_triggers_a_cycle_and_drift_is_seen_within_seconds(tmp_path, rep
         assert time.monotonic() - start <= 10
         assert s["drift"] == [f"update deployment.shout/{a}"]
         assert dep(a)["description"] == "by hand"
+        # the events an Automation can react to, with the project as their resource
+        drifted = wait_for(lambda: events("pipeform.drift.detected", repo.name), 20, ctl)
+        assert drifted[0]["payload"]["drift"] == [f"update deployment.shout/{a}"]
+        synced = events("pipeform.sync.succeeded", repo.name)
+        assert {e["payload"]["commit"] for e in synced} >= {repo.first, pushed}
 
 
 def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect_api):
