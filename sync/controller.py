@@ -38,6 +38,7 @@ from pipeform.spec import load_project
 from pipeform.spec.project import Project
 
 from . import source as git
+from . import targeted
 from .leader import Leadership
 from .metrics import Metrics
 from .signals import EventWatch, server_signal
@@ -116,6 +117,7 @@ class Controller:
         self.failures = 0
         self.last: Status | None = None
         self.events: EventWatch | None = None
+        self.touched: set[str] = set()  # FLOW/NAME of deployments the event stream named
 
     # -- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -145,6 +147,9 @@ class Controller:
         self.wake.set()
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        name = targeted.deployment_of(event)
+        if name:
+            self.touched.add(name)
         self.trigger()
 
     async def _guarded_cycle(self) -> bool:
@@ -191,6 +196,12 @@ class Controller:
             await self._report(self._status(FAILED, failures=self.loaded.problems))
         full_due = time.monotonic() - self.last_full >= self.opts.resync
         commit_changed = self.good.sha != self.live
+        if self.touched and not commit_changed and not full_due:
+            names, self.touched = self.touched, set()
+            ok = await self._targeted(project, names)
+            self.signal = await server_signal(self.api, project.name)  # the event's change is looked at
+            return ok
+        self.touched = set()  # a full plan follows, or nothing to look at
         signal = None
         if not commit_changed and not full_due:
             signal = await server_signal(self.api, project.name)
@@ -291,6 +302,34 @@ class Controller:
             if drift:
                 log(f"drift in {len(drift)} objects (not healed without --self-heal)")
             await self._report(self._status(DRIFTED if drift else SUCCEEDED, changes=()))
+        return True
+
+    async def _targeted(self, project: Project, names: set[str]) -> bool:
+        """The deployments the server's events named, alone (targeted.py)."""
+        started, writes = time.monotonic(), self.api.counters.writes
+        plan, outcomes = await targeted.check(
+            self.api, project, names, heal=self.opts.self_heal, lock_timeout=self.opts.lock_timeout
+        )
+        changes = tuple(f"{c.action.value} {c.address}" for c in plan.pending)
+        failures = (*plan.errors, *(f"{o.address}: {o.error}" for o in outcomes or () if not o.ok))
+        looked = set(plan.addresses)
+        drift = tuple(sorted({d for d in self.drift if d.split(" ", 1)[-1] not in looked} | set(changes)))
+        log(
+            f"event check of {len(names)} deployments took {time.monotonic() - started:.2f}s, "
+            f"{self.api.counters.writes - writes} writes"
+        )
+        if failures:
+            await self._report(self._status(FAILED, changes=changes, failures=failures))
+            return False
+        if self.opts.self_heal:
+            if changes:
+                self.drift = ()
+                await self._report(replace(self._status(SUCCEEDED, changes=changes), drift=changes))
+            return True
+        self.metrics.drifted.labels(*self._labels()).set(len(drift))
+        if drift != self.drift:
+            self.drift = drift
+            await self._report(self._status(DRIFTED if drift else SUCCEEDED))
         return True
 
     # -- reporting ----------------------------------------------------------------------

@@ -301,8 +301,10 @@ def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect
         time.sleep(0.5)
         assert dep(a)["description"] == "by hand"
         wait_for(lambda: dep(a)["description"] == "v1", 10, ctl, step=0.25)
-        s = status(repo.name)
+        # the status written right after says what was put back
+        s = wait_for(lambda: (s := status(repo.name)) and s["drift"] and s, 10, ctl)
         assert s["outcome"] == "succeeded" and s["drift"] == [f"update deployment.shout/{a}"]
+        assert "event check of" in ctl.text()  # healed from the event, not a full plan
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
