@@ -12,9 +12,10 @@ deployment event from the server):
    again under it); with the same commit, drift is reported, and put back with --self-heal;
 5. the status artifact and event are written when something happened.
 
-Only the controller holding the leader lease (a lock `pipeform-lock-<project>-controller`,
-60 s lease renewed every 15 s) runs steps 3 to 5; the others wait and take over when it
-is gone. Decisions are in `decide` (pure); the rest is side effects.
+Only the controller holding the leader lease (leader.py) runs steps 3 to 5; the others
+wait and take over when it is gone. Deployments named by the server's events are checked
+alone (targeted.py) instead of step 3's signal. Decisions are in `decide` (pure); the rest
+is side effects.
 """
 
 from __future__ import annotations
