@@ -59,10 +59,16 @@ def _run(coro):
     from pipeform.reconciler.api import ApiError
     from pipeform.reconciler.engine import StaleError
     from pipeform.reconciler.lock import LockedError
+    from pipeform.spec.diagnostics import SpecError
     from pipeform.spec.entrypoints import EntrypointError
 
     try:
         return asyncio.run(coro)
+    except SpecError as exc:  # found while gathering apply's inputs (an unset from_env)
+        from pipeform.cli.spec_commands import print_diagnostics
+
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(Exit.FAILED) from None
     except (LockedError, StaleError) as exc:
         die(str(exc))
     except ApiError as exc:

@@ -21,7 +21,10 @@ from typing import Any
 
 from pipeform import diskcache
 from pipeform.spec import entrypoints
+from pipeform.spec.diagnostics import Diagnostic, SpecError
 from pipeform.spec.project import Project
+
+from .kinds.block_values import secret_variables
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class GitInfo:
 class DesiredInput:
     project: Project
     git: GitInfo | None  # the project's repository, None outside git
-    secrets: Mapping[str, str]  # environment variable -> value, for every `from_env` the deployments use
+    secrets: Mapping[str, str]  # environment variable -> value, for every `from_env` apply reads (never empty)
     entrypoint_schemas: Mapping[str, dict[str, Any]]  # Python entrypoint -> its parameter schema
 
     def entrypoint_schema(self, entrypoint: str) -> dict[str, Any]:
@@ -52,12 +55,19 @@ def gather_inputs(project: Project) -> DesiredInput:
     """The side effects of desired state, all here: git, the environment, files, the cache."""
     secrets: dict[str, str] = {}
     schemas: dict[str, dict[str, Any]] = {}
+    unset: list[Diagnostic] = []
+    for var, kind, name, path in secret_variables(project):
+        if os.environ.get(var):
+            secrets[var] = os.environ[var]
+        elif not any(d.message.startswith(f"${var} ") for d in unset):
+            message = (
+                f"${var} is not set (or empty): apply reads this secret from the environment, never an empty value"
+            )
+            unset.append(Diagnostic("env.unset", message, project.origin(kind, name, path)))
+    if unset:
+        raise SpecError(unset)
     for doc in project.deployments.values():
         s = doc.spec
-        if s.environment:
-            for value in project.environments[s.environment].spec.env.values():
-                if not isinstance(value, str):
-                    secrets[value.from_env] = os.environ.get(value.from_env, "")
         if not s.flow and s.entrypoint not in schemas:
             schemas[s.entrypoint] = _entrypoint_schema(project.root, s.entrypoint)
     return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas))

@@ -28,7 +28,9 @@ def _short(value: Any) -> str:
 
 def _body_lines(body: dict[str, Any]) -> list[str]:
     return [
-        f"      {k} = {escape(_short(v))}" for k, v in body.items() if k not in HIDDEN and v not in (None, {}, [], "")
+        f"      {k} = {escape(_short(v))}"
+        for k, v in body.items()
+        if k not in HIDDEN and not k.startswith("_") and v not in (None, {}, [], "")
     ]
 
 
@@ -42,7 +44,10 @@ def change_lines(c: Change) -> list[str]:
     elif c.action in (Action.UPDATE, Action.REPLACE):
         for d in c.diffs:
             secret = touches(d.path, c.sensitive)
-            old, new = (MASK, MASK) if secret else (_short(d.old), _short(d.new))
+            if secret:  # neither value is shown, nor a hash of it
+                lines.append(f"      {escape(d.path)}: {MASK} changed")
+                continue
+            old, new = _short(d.old), _short(d.new)
             forces = (
                 " [magenta]# forces replacement[/magenta]" if c.action is Action.REPLACE and d.path == "type" else ""
             )

@@ -82,10 +82,18 @@ def _summary_table(plan: Plan) -> list[str]:
 def _change_lines(c: Change) -> list[str]:
     if c.action is Action.CREATE:
         body = masked(c.after, c.sensitive) or {}
-        return [f"+ {k}: {_value(v)}" for k, v in body.items() if k not in HIDDEN and v not in (None, {}, [], "")]
+        return [
+            f"+ {k}: {_value(v)}"
+            for k, v in body.items()
+            if k not in HIDDEN and not k.startswith("_") and v not in (None, {}, [], "")
+        ]
     if c.action is Action.DELETE:
         body = masked(c.before, c.sensitive) or {}
-        return [f"- {k}: {_value(v)}" for k, v in body.items() if k not in HIDDEN and v not in (None, {}, [], "")]
+        return [
+            f"- {k}: {_value(v)}"
+            for k, v in body.items()
+            if k not in HIDDEN and not k.startswith("_") and v not in (None, {}, [], "")
+        ]
     lines = []
     for d in c.diffs:
         secret = touches(d.path, c.sensitive)

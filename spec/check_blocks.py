@@ -13,12 +13,11 @@ from typing import Any
 from . import block_types
 from .diagnostics import Diagnostic, Origin
 from .models.automation import BLOCK_ACTIONS
-from .models.block import from_env_name, variable_secret_name
+from .models.block import from_env_name, is_local_path, variable_secret_name
 
 Locate = Callable[..., Origin]
 # What an action needs of its block (Prefect's block capabilities).
 ACTION_CAPABILITY = {"send-notification": "notify", "call-webhook": "type:webhook"}
-PATH_PREFIXES = ("/", ".", "~")  # result_storage starting so is a local path
 _TEMPLATE = re.compile(r"\{\{\s*prefect\.blocks\.([a-z0-9-]+)\.([a-z0-9-]+)")
 
 
@@ -65,6 +64,15 @@ def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator
             continue
         for path, message in block_types.data_errors(bt, _placeholders(doc.spec.data)):
             yield Diagnostic("block.invalid-data", f"{doc.spec.type} block: {message}", at("data", *path))
+        for path in _from_env_paths(doc.spec.data):
+            if not block_types.is_secret(path, bt.secret_fields):
+                secret = ", ".join(bt.secret_fields) or "none"
+                yield Diagnostic(
+                    "block.from-env-not-secret",
+                    f"{'.'.join(map(str, path))!r} is not a secret field of {doc.spec.type} blocks (secret fields:"
+                    f" {secret}): Prefect would store the value in plain text; put it in a secret field or a Secret block",
+                    at("data", *path),
+                )
         for path in block_types.secret_paths(doc.spec.data, bt.secret_fields):
             value = _get(doc.spec.data, path)
             if value is not None and not from_env_name(value) and not _all_from_env(value):
@@ -82,6 +90,14 @@ def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator
                 f"sensitive Variable {vname!r} is stored as Secret block {secret!r}, which a Block document also declares",
                 locate("Variable", vname, ("spec", "sensitive")),
             )
+
+
+def _from_env_paths(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if from_env_name(value):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _from_env_paths(v, (*path, str(k)))]
+    return []
 
 
 def _get(data: Any, path: tuple[str, ...]) -> Any:
@@ -198,7 +214,7 @@ def _action_target(
 
 
 def _storage_ref(value: str | None, by_kind: dict[str, dict[str, Any]], where: Origin) -> Iterator[Diagnostic]:
-    if value is None or value.startswith(PATH_PREFIXES):
+    if value is None or is_local_path(value):
         return
     yield from block_ref(value, by_kind, where, "result_storage", "write-path")
 

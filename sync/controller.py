@@ -36,6 +36,7 @@ from pipeform.reconciler.inputs import git_info
 from pipeform.reconciler.lock import LockedError
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project
+from pipeform.spec.diagnostics import SpecError
 from pipeform.spec.project import Project
 
 from . import source as git
@@ -156,7 +157,7 @@ class Controller:
     async def _guarded_cycle(self) -> bool:
         try:
             return await self.cycle()
-        except (ApiError, OSError, git.SourceError, LockedError) as exc:
+        except (ApiError, OSError, git.SourceError, LockedError, SpecError) as exc:
             log(f"cycle failed: {exc}")
             self.metrics.syncs.labels(*self._labels(), FAILED).inc()
             return False
@@ -264,9 +265,13 @@ class Controller:
         """Apply the live commit. `healing`: the commit is live already and what the plan
         changes is drift put back; with nothing to change nothing is reported."""
         start = time.monotonic()
-        plan, outcomes = await engine.apply_project(
-            self.api, project, confirm=lambda p: True, prune=self.opts.prune, lock_timeout=self.opts.lock_timeout
-        )
+        try:
+            plan, outcomes = await engine.apply_project(
+                self.api, project, confirm=lambda p: True, prune=self.opts.prune, lock_timeout=self.opts.lock_timeout
+            )
+        except SpecError as exc:  # an unset `from_env` secret: nothing is written
+            await self._report(self._status(FAILED, failures=tuple(str(d) for d in exc.diagnostics)))
+            return False
         self.metrics.sync_seconds.labels(*self._labels()).observe(time.monotonic() - start)
         failures = (*plan.errors, *(f"{o.address}: {o.error}" for o in outcomes or () if not o.ok))
         changes = tuple(f"{c.action.value} {c.address}" for c in plan.pending)

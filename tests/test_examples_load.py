@@ -83,6 +83,7 @@ def test_all_kinds_has_every_kind_and_every_deployment_field():
         "Variable",
         "Environment",
         "Automation",
+        "Block",
     }
     task_kinds = {
         kind

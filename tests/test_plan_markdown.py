@@ -81,15 +81,20 @@ def test_markdown_plan_summarises_masks_and_names_the_cancelled_runs(cli, prefec
     assert result.exit_code == 0, result.output
     md = result.output
     assert md.startswith(MARKER + "\n") and f"project `{name}`" in md
-    assert "**Plan: 0 to create, 1 to update, 0 to replace, 0 to delete**" in md, md
-    assert "| `deployment` | 0 | 1 | 0 | 0 | 1 |" in md and "| `schedule` | 0 | 0 | 0 | 0 | 2 |" in md, md
+    # the rotated secret is its Secret block's update (the deployment only references it)
+    assert "**Plan: 0 to create, 2 to update, 0 to replace, 0 to delete**" in md, md
+    assert (
+        "| `block` | 0 | 1 | 0 | 0 | 0 |" in md
+        and "| `deployment` | 0 | 1 | 0 | 0 | 1 |" in md
+        and "| `schedule` | 0 | 0 | 0 | 0 | 2 |" in md
+    ), md
     # The line about scheduled runs names the updated deployment only.
     warning = next(line for line in md.splitlines() if "cancels the scheduled runs" in line)
     assert f"`{name}-flow/changing`" in warning and "steady" not in warning
     # The diff is collapsible, field by field, and no secret is in it.
     details = md[md.index("<details>") : md.index("</details>")]
     assert '- parameters.who: "a"' in details and '+ parameters.who: "b"' in details, details
-    assert "job_variables.env.TOKEN: (sensitive)" in details and "s3cr3t" not in md
+    assert "data.value: (sensitive)" in details and "s3cr3t" not in md
 
     apply_specs(path)
     # What the plan said: the updated deployment's scheduled runs are gone, the other's stay.
@@ -114,7 +119,7 @@ def test_github_plan_annotates_the_spec_lines_and_writes_the_job_summary(cli, pr
     ]
     assert created, result.output
     assert f"::notice file={name}/project.yaml,line=" in created[0], created[0]
-    assert lines[-1].startswith("Plan: 4 to create"), lines[-1]  # 2 deployments, 2 schedules
+    assert lines[-1].startswith("Plan: 5 to create"), lines[-1]  # 2 deployments, 2 schedules, the token's Secret block
     assert "another-secret-value" not in result.output
     assert summary.read_text().startswith(MARKER)
 

@@ -164,10 +164,15 @@ def test_secrets_never_printed_but_applied(tmp_path, cli, monkeypatch):
     for out in (human.output, as_json.output, applied.output, (tmp_path / "plan.json").read_text()):
         assert secret not in out
     assert "(sensitive)" in human.output
-    assert deployment_by_name(f"{name}-flow", "d")["job_variables"]["env"]["TOKEN"] == secret
+    block = f"pipeform-{name}-pipeform-test-token"  # the secret is a Secret block the job variables reference
+    assert deployment_by_name(f"{name}-flow", "d")["job_variables"]["env"]["TOKEN"] == (
+        "{{ prefect.blocks.secret." + block + " }}"
+    )
+    stored = server("GET", f"/block_types/slug/secret/block_documents/name/{block}?include_secrets=true")
+    assert stored["data"]["value"] == secret
     monkeypatch.setenv("PIPEFORM_TEST_TOKEN", secret + "-rotated")
     changed = cli("plan", path)
-    assert "job_variables.env.TOKEN: (sensitive) -> (sensitive)" in changed.output
+    assert f"block.secret/{block}" in changed.output and "data.value: (sensitive) changed" in changed.output
     assert secret not in changed.output
 
 

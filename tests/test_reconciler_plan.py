@@ -17,6 +17,7 @@ from pipeform.reconciler.plan import Action, Plan, make_plan
 from pipeform.reconciler.render import plan_text
 from pipeform.reconciler.resources import MASK, Resource, canonical, fingerprint
 from pipeform.spec import load_project_or_raise
+from pipeform.spec.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,17 +193,22 @@ spec: {flow: f, environment: rt, work_pool: {name: pool, job_variables: {working
 """,
     )
     project = load_project_or_raise([path], env="prod")
-    [dep] = [r for r in desired_state(gather_inputs(project)) if r.kind == "deployment"]
+    resources = desired_state(gather_inputs(project))
+    [dep] = [r for r in resources if r.kind == "deployment"]
     env = dep.body["job_variables"]["env"]
+    # the secret itself goes to a Secret block the job variables reference (per project and overlay)
+    [block] = [r for r in resources if r.kind == "block"]
+    assert block.name == "secret/pipeform-envtest-prod-pf-secret" and block.body["data"] == {"value": "abc-secret-123"}
+    assert block.sensitive == ("data.value",)
     assert env == {
-        "TOKEN": "abc-secret-123",
+        "TOKEN": "{{ prefect.blocks.secret.pipeform-envtest-prod-pf-secret }}",
         "MODE": "batch",
         "EXTRA_PIP_PACKAGES": "pandas>=2",
         "PIPEFORM_ENV": "prod",
     }
     assert dep.body["job_variables"]["working_dir"] == "/tmp"
     assert dep.sensitive == ("job_variables.env.TOKEN",)
-    p = plan([dep])
+    p = plan([dep, block])
     text = json.dumps(p.to_json()) + plan_text(p)
     assert "abc-secret-123" not in text
 
@@ -246,23 +252,28 @@ def test_desired_state_is_a_function_of_its_input_only(write, monkeypatch):
     same input gives the same resources whatever the environment says."""
     monkeypatch.delenv("PF_PURE_SECRET", raising=False)
     project = load_project_or_raise([write("p.yaml", SECRET_SPECS)])
-    gathered = gather_inputs(project)
-    assert dict(gathered.secrets) == {"PF_PURE_SECRET": ""}
+    with pytest.raises(SpecError) as unset:  # never an empty value: a located error instead
+        gather_inputs(project)
+    assert [(d.code, d.origin.line) for d in unset.value.diagnostics] == [("env.unset", 16)]
     git = GitInfo("0123456789abcdef0123", "sub/dir", dirty=False)
     given = DesiredInput(project, git, {"PF_PURE_SECRET": "from-input"}, {})
     monkeypatch.setenv("PF_PURE_SECRET", "from-environment")
     first = {r.address: r for r in desired_state(given)}
     dep = first["deployment.f/d"]
-    assert dep.body["job_variables"]["env"]["TOKEN"] == "from-input"
+    block = first[f"block.secret/pipeform-{project.name}-pf-pure-secret"]
+    assert dep.body["job_variables"]["env"]["TOKEN"] == "{{ prefect.blocks.secret." + block.name[7:] + " }}"
+    assert block.body["data"] == {"value": "from-input"}
+    assert block.body["_secret_sources"] == {"data.value": "PF_PURE_SECRET"}
     assert dep.body["version_full"].endswith(".git.0123456789ab")
     [step] = dep.body["pull_steps"]
     assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $PIPEFORM_REPO_ROOT }}/sub/dir"
-    assert dep.body["_secret_sources"] == {"job_variables.env.TOKEN": "PF_PURE_SECRET"}
+    assert "_secret_sources" not in dep.body  # the deployment holds a reference, no secret
     again = {r.address: r for r in desired_state(given)}
     assert {a: canonical(r.body) for a, r in again.items()} == {a: canonical(r.body) for a, r in first.items()}
 
 
-def test_resources_carry_their_parent_and_their_bodies_are_read_only(write):
+def test_resources_carry_their_parent_and_their_bodies_are_read_only(write, monkeypatch):
+    monkeypatch.setenv("PF_PURE_SECRET", "pure-value")
     project = load_project_or_raise([write("p.yaml", SECRET_SPECS)])
     resources = {r.address: r for r in desired_state(gather_inputs(project))}
     assert resources["work_queue.pool/q"].parent == "work_pool.pool"

@@ -167,3 +167,9 @@ def test_installed_block_types_and_secret_fields():
     assert not is_secret(("url",), types["custom-webhook"].secret_fields)
     data = {"name": "x", "secrets": {"a": 1, "b": 2}, "headers": {"h": 1}}
     assert secret_paths(data, types["custom-webhook"].secret_fields) == [("secrets", "a"), ("secrets", "b")]
+
+
+def test_from_env_only_in_secret_fields(write):
+    text = BLOCKS.replace("url: http://127.0.0.1:9/hook", "url: {from_env: HOOK_URL}")
+    _, diags = problems(write, text)
+    assert [(c, line) for c, line, *_ in diags] == [("block.from-env-not-secret", 15)]

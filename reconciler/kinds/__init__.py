@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .automation import AUTOMATION
 from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext
+from .block import BLOCK
 from .concurrency_limit import GLOBAL_LIMIT, TAG_LIMIT
 from .deployment import DEPLOYMENT
 from .schedule import SCHEDULE
@@ -19,6 +20,7 @@ REGISTRY: tuple[Kind, ...] = (
     GLOBAL_LIMIT,
     TAG_LIMIT,
     VARIABLE,
+    BLOCK,
     DEPLOYMENT,
     SCHEDULE,
     AUTOMATION,

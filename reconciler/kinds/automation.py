@@ -19,8 +19,9 @@ from pipeform.spec.models.automation import DEPLOYMENT_ACTIONS
 
 from ..api import ServerAPI
 from ..changes import ResourceChange
-from ..inventory import owner_tag
+from ..inventory import OWNER_TAG_PREFIX, owner_tag
 from ..resources import Resource
+from .automation_refs import ACTION_REF, action_refs, to_ids, to_names
 from .automation_values import (
     ACTION_LISTS,
     action_deployments,
@@ -28,6 +29,7 @@ from .automation_values import (
     automation_body,
     imported_spec,
     server_action,
+    server_ref_names,
 )
 from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext, chunks, filtered
 from .common import origin
@@ -44,6 +46,17 @@ def _deployment_ref(project: Project, ref: str | None) -> str | None:
     if ref is None or "/" in ref:
         return ref
     return f"{deployment_flow_name(project.deployments[ref].spec)}/{ref}"
+
+
+def _target_ref(project: Project, action: Any) -> str | None:
+    """The block (as TYPE/NAME), work pool, queue or automation an action names."""
+    field = ACTION_REF.get(action.type)
+    ref = getattr(action, field, None) if field else None
+    if field != "block" or ref is None:
+        return ref
+    if "/" in ref or "." in ref:
+        return ref.replace(".", "/", 1)
+    return f"{project.of_kind('Block')[ref].spec.type}/{ref}"
 
 
 async def _deployment_names(api: ServerAPI, ids: set[str]) -> dict[str, str]:
@@ -74,7 +87,10 @@ class AutomationKind(Kind):
 
             def actions(items: list[Any]) -> list[dict[str, Any]]:
                 refs = (_deployment_ref(project, getattr(a, "deployment", None)) for a in items)
-                return [automation_action(a.model_dump(), ref) for a, ref in zip(items, refs, strict=True)]
+                return [
+                    automation_action(a.model_dump(), ref, _target_ref(project, a))
+                    for a, ref in zip(items, refs, strict=True)
+                ]
 
             body = automation_body(
                 description=s.description or doc.metadata.description,
@@ -120,14 +136,16 @@ class AutomationKind(Kind):
             for a in auto.get(key) or []
             if a.get("type") in DEPLOYMENT_ACTIONS and a.get("deployment_id")
         }
-        names_by_id = await _deployment_names(ctx.api, ids)
+        targets = {r for auto in chosen for key in ACTION_LISTS for r in action_refs(auto.get(key) or [], "id")}
+        names_by_id, target_names = await asyncio.gather(_deployment_names(ctx.api, ids), to_names(ctx.api, targets))
 
         def actions(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
             result = []
             for a in items or []:
                 dep_id = a.get("deployment_id") if a.get("source", "selected") == "selected" else None
                 dep = (names_by_id.get(dep_id) or f"<unknown deployment {dep_id}>") if dep_id else None
-                result.append(automation_action(a, dep))
+                target = next(iter(action_refs([a], "id")), None)
+                result.append(automation_action(a, dep, target_names[target] if target else None))
             return result
 
         return [
@@ -153,21 +171,27 @@ class AutomationKind(Kind):
         return not (resource.address in inventory and owner not in resource.body["tags"])
 
     def blocked(self, change: ResourceChange, failed: frozenset[str]) -> str | None:
-        refs = {deployment_address(d) for d in action_deployments(change.after or {})}
-        return "a deployment it references failed" if refs & failed else None
+        b = change.after or {}
+        refs = {deployment_address(d) for d in action_deployments(b)}
+        blocks = {f"block.{n}" for k in ACTION_LISTS for f, n in action_refs(b.get(k) or [], "name") if f == "block"}
+        if refs & failed:
+            return "a deployment it references failed"
+        return "a block it references failed" if blocks & failed else None
 
     async def _body(self, ctx: ApplyContext, c: ResourceChange) -> dict[str, Any]:
         b = c.after or {}
         refs = sorted(action_deployments(b))
         found = await asyncio.gather(*(ctx.deployment_id(deployment_address(d)) for d in refs))
         ids = dict(zip(refs, found, strict=True))
+        owner = next((t for t in b["tags"] if t.startswith(OWNER_TAG_PREFIX)), "")
+        targets = await to_ids(ctx.api, {r for k in ACTION_LISTS for r in action_refs(b[k], "name")}, owner)
         return {
             "name": c.name,
             "description": b["description"],
             "enabled": b["enabled"],
             "tags": b["tags"],
             "trigger": b["trigger"],
-            **{k: [server_action(a, ids) for a in b[k]] for k in ACTION_LISTS},
+            **{k: [server_action(a, ids, targets) for a in b[k]] for k in ACTION_LISTS},
         }
 
     async def create(self, ctx: ApplyContext, c: ResourceChange) -> None:
@@ -186,7 +210,7 @@ class AutomationKind(Kind):
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
         names = {d["id"]: f"{server['flows'].get(d['flow_id'], '?')}/{d['name']}" for d in server["deployments"]}
         for auto in server.get("automations", []):
-            spec, why = imported_spec(auto, names)
+            spec, why = imported_spec(auto, names, server_ref_names(server))
             if spec is None:
                 yield NotImported("Automation", auto["name"], f"Automation {auto['name']!r}: {why}")
             else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeform.spec.models.automation import DEPLOYMENT_ACTIONS
+from pipeform.spec.models.automation import BLOCK_ACTIONS, DEPLOYMENT_ACTIONS
 
 from ..inventory import OWNER_TAG_PREFIX
 from ..normalize import seconds
+from .automation_refs import ACTION_REF, REF_FIELDS
 from .common import compact
 
 ACTION_LISTS = ("actions", "actions_on_trigger", "actions_on_resolve")
@@ -20,7 +21,14 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "cancel-flow-run": (),
     "suspend-flow-run": (),
     "change-flow-run-state": ("state", "name", "message", "force"),
+    "delete-flow-run": (),
+    "resume-flow-run": (),
+    "do-nothing": (),
+    "send-notification": ("subject", "body"),
+    "call-webhook": ("payload",),
+    **{t: () for t in ACTION_REF if t not in BLOCK_ACTIONS},
 }
+NOTIFICATION_SUBJECT = "Prefect automated notification"  # Prefect's default
 assert set(DEPLOYMENT_ACTIONS) <= set(ACTION_FIELDS)
 
 
@@ -55,10 +63,22 @@ def _without_ids(value: Any) -> Any:
     return value
 
 
-def automation_action(a: dict[str, Any], deployment: str | None) -> dict[str, Any]:
-    """One action with the server's defaults; `deployment` is FLOW/NAME (desired: from the
-    spec; actual: the action's deployment_id mapped back), never an id."""
+def automation_action(a: dict[str, Any], deployment: str | None, ref: str | None = None) -> dict[str, Any]:
+    """One action with the server's defaults; `deployment` is FLOW/NAME and `ref` the name
+    of the block, work pool, work queue or automation it names (desired: from the spec;
+    actual: the ids mapped back), never an id."""
     kind = a["type"]
+    if kind in BLOCK_ACTIONS:
+        if kind == "send-notification":
+            return {
+                "type": kind,
+                "block": ref,
+                "subject": a.get("subject") or NOTIFICATION_SUBJECT,
+                "body": a.get("body"),
+            }
+        return {"type": kind, "block": ref, "payload": a.get("payload") or ""}
+    if kind in ACTION_REF:
+        return {"type": kind, "source": "selected" if ref else "inferred", ACTION_REF[kind]: ref}
     if kind in DEPLOYMENT_ACTIONS:
         out: dict[str, Any] = {
             "type": kind,
@@ -78,7 +98,7 @@ def automation_action(a: dict[str, Any], deployment: str | None) -> dict[str, An
             "message": a.get("message"),
             "force": bool(a.get("force")),
         }
-    if kind in ("cancel-flow-run", "suspend-flow-run"):
+    if kind in ("cancel-flow-run", "suspend-flow-run", "delete-flow-run", "resume-flow-run", "do-nothing"):
         return {"type": kind}
     return dict(a)  # a type the spec language has no variant for (made by hand): compared as is
 
@@ -114,8 +134,17 @@ def action_deployments(body: dict[str, Any]) -> set[str]:
     }
 
 
-def server_action(a: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
-    """A normalized action (deployment by FLOW/NAME) -> the server's form (by id)."""
+def server_action(
+    a: dict[str, Any], ids: dict[str, str], refs: dict[tuple[str, str], str] | None = None
+) -> dict[str, Any]:
+    """A normalized action (deployment by FLOW/NAME, other targets by name) -> the server's
+    form (by id: `ids` for deployments, `refs` for (field, name))."""
+    field = ACTION_REF.get(a["type"])
+    if field is not None:
+        out = {k: v for k, v in a.items() if k != field}
+        if a.get(field):
+            out[REF_FIELDS[field]] = (refs or {})[(field, a[field])]
+        return out
     if a["type"] not in DEPLOYMENT_ACTIONS:
         return dict(a)
     out: dict[str, Any] = {"type": a["type"], "source": a["source"]}
@@ -146,7 +175,24 @@ def _imported_trigger(t: dict[str, Any]) -> dict[str, Any]:
     return trigger
 
 
-def imported_spec(auto: dict[str, Any], names: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+def server_ref_names(server: Any) -> dict[tuple[str, str], str]:
+    """(field, id) -> name of the blocks, pools, queues and automations an import read."""
+    out: dict[tuple[str, str], str] = {}
+    for d in server.get("block_documents") or []:
+        out[("block", d["id"])] = f"{(d.get('block_type') or {}).get('slug')}/{d['name']}"
+    for p in server.get("pools") or []:
+        out[("work_pool", p["id"])] = p["name"]
+    for pool, queues in (server.get("queues") or {}).items():
+        for q in queues:
+            out[("work_queue", q["id"])] = f"{pool}/{q['name']}"
+    for a in server.get("automations") or []:
+        out[("automation", a["id"])] = a["name"]
+    return out
+
+
+def imported_spec(
+    auto: dict[str, Any], names: dict[str, str], refs: dict[tuple[str, str], str] | None = None
+) -> tuple[dict[str, Any] | None, str]:
     """An automation as an Automation spec, or (None, why) when the spec language cannot say it."""
     t = auto.get("trigger") or {}
     if t.get("type") != "event":
@@ -162,6 +208,12 @@ def imported_spec(auto: dict[str, Any], names: dict[str, str]) -> tuple[dict[str
                 if a["deployment_id"] not in names:
                     return None, f"action refers to a deployment that no longer exists ({a['deployment_id']})"
                 action["deployment"] = names[a["deployment_id"]]
+            field = ACTION_REF.get(a["type"])
+            if field and a.get(REF_FIELDS[field]) and a.get("source", "selected") == "selected":
+                ref = (refs or {}).get((field, str(a[REF_FIELDS[field]])))
+                if ref is None:
+                    return None, f"action refers to a {field.replace('_', ' ')} that no longer exists"
+                action[field] = ref
             action.update(compact({k: a.get(k) for k in ACTION_FIELDS[a["type"]]}))
             lists[key].append(action)
     spec = {

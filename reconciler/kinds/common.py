@@ -35,7 +35,9 @@ def secrets_filled(body: dict[str, Any] | None) -> dict[str, Any]:
         node = out
         for k in keys[:-1]:
             node = node.setdefault(k, {})
-        node[keys[-1]] = os.environ.get(var, "")
+        if not os.environ.get(var):
+            raise ValueError(f"${var} is not set (or empty): this secret is read from the environment")
+        node[keys[-1]] = os.environ[var]
     if MASK in json.dumps(out):
         raise ValueError("this saved plan holds a masked sensitive value that cannot be re-read; run plan again")
     return out

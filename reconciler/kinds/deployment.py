@@ -28,6 +28,7 @@ from ..changes import ResourceChange
 from ..inventory import owner_tag
 from ..resources import Resource, canonical, deep_merge
 from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext, chunks, filtered
+from .block_values import block_template, env_references
 from .common import origin, secrets_filled
 from .deployment_values import deployment_body, environment_job_variables, imported_spec, pull_steps
 from .schedule import SCHEDULE
@@ -55,6 +56,11 @@ def _deployment_hash(doc: Any) -> str:
     return hashlib.sha256(canonical(data).encode()).hexdigest()[:12]
 
 
+def _credentials(project: Any, s: Any) -> str | None:
+    git = s.source.git if s.source is not None else None
+    return block_template(project, git.credentials_block) if git is not None else None
+
+
 class DeploymentKind(Kind):
     name = "deployment"
     order = 3
@@ -77,7 +83,8 @@ class DeploymentKind(Kind):
         sources: dict[str, str] = {}
         if s.environment:
             env_doc = project.environments[s.environment]
-            jv, sensitive, sources = environment_job_variables(env_doc.spec, project.env, inputs.secrets)
+            refs = env_references(project, env_doc.spec)
+            jv, sensitive, sources = environment_job_variables(env_doc.spec, project.env, refs)
         elif project.env:
             jv = {"env": {"PIPEFORM_ENV": project.env}}
         jv = deep_merge(jv, s.job_variables)
@@ -99,7 +106,7 @@ class DeploymentKind(Kind):
             version=version,
             paused=s.paused,
             enforce_parameter_schema=s.enforce_parameter_schema,
-            pull_steps=pull_steps(project.root, s, inputs.git),
+            pull_steps=pull_steps(project.root, s, inputs.git, _credentials(project, s)),
             parameter_openapi_schema=schema,
             concurrency_limit=limit.limit if limit else None,
             collision_strategy=limit.collision_strategy if limit else None,

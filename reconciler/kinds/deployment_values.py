@@ -74,10 +74,12 @@ def strip_git(version: str | None) -> str | None:
 
 
 def environment_job_variables(
-    spec: Any, overlay: str | None, secrets: Mapping[str, str]
+    spec: Any, overlay: str | None, references: Mapping[str, str]
 ) -> tuple[dict[str, Any], tuple[str, ...], dict[str, str]]:
-    """Job variables of an Environment; secret env values (read before, into `secrets`)
-    are reported as sensitive paths with their source variable."""
+    """Job variables of an Environment. A secret env value is never written here: it is a
+    Secret block (kinds/block.py) and the variable holds its reference (`references`: env
+    key -> `{{ prefect.blocks.secret.NAME }}`, resolved by the worker). Those paths stay
+    marked sensitive, so a value written by an older pipeform is masked as it is replaced."""
     env: dict[str, str] = {}
     sensitive: list[str] = []
     sources: dict[str, str] = {}
@@ -85,9 +87,8 @@ def environment_job_variables(
         if isinstance(value, str):
             env[key] = value
         else:
-            env[key] = secrets.get(value.from_env, "")
+            env[key] = references[key]
             sensitive.append(f"job_variables.env.{key}")
-            sources[f"job_variables.env.{key}"] = value.from_env
     if spec.python_requirements:
         env["EXTRA_PIP_PACKAGES"] = " ".join(spec.python_requirements)
     if overlay:
@@ -104,7 +105,7 @@ def environment_job_variables(
     return jv, tuple(sensitive), sources
 
 
-def pull_steps(root: str, spec: Any, git: GitInfo | None) -> list[dict[str, Any]]:
+def pull_steps(root: str, spec: Any, git: GitInfo | None, credentials: str | None = None) -> list[dict[str, Any]]:
     """`pull`, else a git clone from `source.git`, else the source directory, else the
     project folder inside its repository (below $PIPEFORM_REPO_ROOT, resolved on the
     worker), else (outside git) the absolute project root."""
@@ -118,8 +119,8 @@ def pull_steps(root: str, spec: Any, git: GitInfo | None) -> list[dict[str, Any]
             clone["branch"] = g.branch
         if g.commit_sha:
             clone["commit_sha"] = g.commit_sha
-        if g.credentials_block:
-            clone["credentials"] = "{{ prefect.blocks." + g.credentials_block + " }}"
+        if g.credentials_block:  # `credentials`: the block as TYPE.NAME (block_values.block_template)
+            clone["credentials"] = "{{ prefect.blocks." + (credentials or g.credentials_block) + " }}"
         if g.include_submodules:
             clone["include_submodules"] = True
         steps: list[dict[str, Any]] = [{"prefect.deployments.steps.git_clone": {"id": "clone", **clone}}]

@@ -15,6 +15,7 @@ from ..inventory import OWNER_TAG_PREFIX, is_inventory_variable, owner_tag
 from ..lock import LOCK_PREFIX
 from ..resources import Resource
 from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext, filtered
+from .block_values import HASH_PREFIX
 from .common import compact, origin, secrets_filled
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def _bookkeeping(name: str) -> bool:
-    return name.startswith(LOCK_PREFIX) or is_inventory_variable(name)
+    return name.startswith((LOCK_PREFIX, HASH_PREFIX)) or is_inventory_variable(name)
 
 
 class VariableKind(Kind):
@@ -38,6 +39,8 @@ class VariableKind(Kind):
         tag = owner_tag(project.name)
         for name, doc in project.variables.items():
             s = doc.spec
+            if s.sensitive:
+                continue  # a Secret block (kinds/block.py): Prefect variables are not encrypted
             yield self.resource(
                 name,
                 {"value": s.value, "tags": sorted({*s.tags, tag})},

@@ -81,3 +81,20 @@ def env_secret_name(project: str, overlay: str | None, variable: str) -> str:
     """The Secret block pipeform keeps an Environment's `{from_env: VAR}` value in: one per
     project, overlay and variable (two Environments reading the same variable share it)."""
     return _slug(f"pipeform-{project}-{overlay}-{variable}" if overlay else f"pipeform-{project}-{variable}")
+
+
+LOCAL_PATH_PREFIXES = ("/", ".", "~")  # a result_storage starting so is a local path, else a block
+
+
+def is_local_path(result_storage: str) -> bool:
+    return result_storage.startswith(LOCAL_PATH_PREFIXES)
+
+
+def local_storage_name(project: str, path: str) -> str:
+    """The LocalFileSystem block pipeform keeps for a local `result_storage` path (Prefect
+    persists results only through a saved block). The path is kept as written: `~` and a
+    relative path are resolved where the run happens (a deployment runs in its project
+    folder)."""
+    import hashlib
+
+    return _slug(f"pipeform-{project}-results-{hashlib.sha256(path.encode()).hexdigest()[:10]}")
