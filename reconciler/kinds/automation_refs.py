@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..api import ServerAPI
+from ..api import ServerAPI, seg
 
 # spec field -> the server action's id field
 REF_FIELDS = {
@@ -56,12 +56,12 @@ async def _id(api: ServerAPI, field: str, name: str, owner: str) -> str:
     found: Any
     if field == "block":
         slug, _, block = name.partition("/")
-        found = await api.request("GET", f"/block_types/slug/{slug}/block_documents/name/{block}", ok=(404,))
+        found = await api.request("GET", f"/block_types/slug/{seg(slug)}/block_documents/name/{seg(block)}", ok=(404,))
     elif field == "work_pool":
-        found = await api.request("GET", f"/work_pools/{name}", ok=(404,))
+        found = await api.request("GET", f"/work_pools/{seg(name)}", ok=(404,))
     elif field == "work_queue":
         pool, _, queue = name.partition("/")
-        found = await api.request("GET", f"/work_pools/{pool}/queues/{queue}", ok=(404,))
+        found = await api.request("GET", f"/work_pools/{seg(pool)}/queues/{seg(queue)}", ok=(404,))
     else:
         same = await api.all("/automations/filter", {"automations": {"name": {"any_": [name]}}})
         tagged = [a for a in same if owner in (a.get("tags") or [])]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeform.spec import block_types
 
-from ..api import ServerAPI
+from ..api import ServerAPI, seg
 from ..changes import ResourceChange
 from ..resources import Resource
 from . import block_values as bv
@@ -76,7 +76,7 @@ class BlockKind(Kind):
         """A type neither installed here nor on the server cannot be created: a plan error."""
         installed = block_types.installed()
         for slug in sorted(slugs - set(installed)):
-            if not await ctx.api.request("GET", f"/block_types/slug/{slug}", ok=(404,)):
+            if not await ctx.api.request("GET", f"/block_types/slug/{seg(slug)}", ok=(404,)):
                 ctx.errors.append(
                     f"block type {slug!r} is neither registered on the server nor installed here"
                     " (install the Prefect collection that provides it)"
@@ -100,11 +100,11 @@ class BlockKind(Kind):
         paths = [tuple(p.split(".")) for p in (c.after or {}).get("_secret_paths") or []]
         var = bv.hash_variable(c.name)
         if not paths:
-            await api.request("DELETE", f"/variables/name/{var}", ok=(404,))
+            await api.request("DELETE", f"/variables/name/{seg(var)}", ok=(404,))
             return
         body = {"value": bv.new_hashes(data, paths), "tags": ["pipeform-secret-hash"]}
-        if await api.request("GET", f"/variables/name/{var}", ok=(404,)):
-            await api.request("PATCH", f"/variables/name/{var}", body)
+        if await api.request("GET", f"/variables/name/{seg(var)}", ok=(404,)):
+            await api.request("PATCH", f"/variables/name/{seg(var)}", body)
         else:
             await api.request("POST", "/variables/", {"name": var, **body})
 
@@ -130,7 +130,7 @@ class BlockKind(Kind):
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
         await ctx.api.request("DELETE", f"/block_documents/{c.server_id}", ok=(404,))
-        await ctx.api.request("DELETE", f"/variables/name/{bv.hash_variable(c.name)}", ok=(404,))
+        await ctx.api.request("DELETE", f"/variables/name/{seg(bv.hash_variable(c.name))}", ok=(404,))
 
     # --- import --------------------------------------------------------------------------
 
@@ -167,7 +167,7 @@ async def _ensure_type(api: ServerAPI, slug: str) -> tuple[str, str]:
     there is one (registered if the server lacks it), else the server's newest."""
     installed = block_types.installed().get(slug)
     cls = _block_class(installed.class_path) if installed and installed.class_path else None
-    block_type = await api.request("GET", f"/block_types/slug/{slug}", ok=(404,))
+    block_type = await api.request("GET", f"/block_types/slug/{seg(slug)}", ok=(404,))
     if not block_type:
         if cls is None:
             raise ValueError(f"block type {slug!r} is neither on the server nor installed here")
