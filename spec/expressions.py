@@ -179,23 +179,32 @@ def compile_expr(source: str, limited: bool = False):
         return _ENV.compile_expression(source, undefined_to_none=False)
     # As Environment.compile_expression, with `a ~ b` routed through a size check (Jinja
     # compiles string concatenation to a plain join no sandbox hook sees).
-    parser = Parser(_LIMITED, source, state="variable")
     try:
+        parser = Parser(_LIMITED, source, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
             raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
-    except RecursionError:
+        expr = limits.route_concat(expr)
+        expr.set_environment(_LIMITED)
+        body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+        template = _LIMITED.from_string(nodes.Template(body, lineno=1), globals=limits.GLOBALS)
+    except (RecursionError, MemoryError, SyntaxError) as exc:  # a long chain `1+1+...` nests as deep
+        if isinstance(exc, TemplateSyntaxError):
+            raise
         raise TemplateSyntaxError("expression nests too deeply", 1, None, None) from None
-    expr = limits.route_concat(expr)
-    expr.set_environment(_LIMITED)
-    body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
-    template = _LIMITED.from_string(nodes.Template(body, lineno=1), globals=limits.GLOBALS)
     return TemplateExpression(template, False)
 
 
 @lru_cache(maxsize=4096)
 def references(source: str) -> tuple[tuple[str, ...], ...]:
     """Dotted paths an expression reads, e.g. ("tasks", "extract", "result"). Raises TemplateError."""
+    try:
+        return _references(source)
+    except RecursionError:  # a long chain `a+a+...` nests as deep as it is long
+        raise TemplateSyntaxError("expression nests too deeply", 1, None, None) from None
+
+
+def _references(source: str) -> tuple[tuple[str, ...], ...]:
     tree = _ENV.parse("{{ (" + source + ") }}")
     found: list[tuple[str, ...]] = []
 

@@ -11,6 +11,7 @@ from pipeform.spec import load_project
 
 HEADER = "apiVersion: pipeform/v1\nkind: Variable\nmetadata:\n  name: v\nspec:\n  value: "
 
+FLOW = "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  tasks:\n    - name: a\n      python: m:f\n"
 CRASHES = [
     ("int-tag-empty", HEADER + "!!int\n", "yaml.syntax", 6, 10),
     ("float-tag-empty", HEADER + "!!float\n", "yaml.syntax", 6, 10),
@@ -49,6 +50,14 @@ CRASHES = [
         201,
     ),
     ("too-deep-flow", "a: " + "[" * 500 + "]" * 500 + "\n", "yaml.too-deep", 1, 103),
+    ("expr-long-chain", HEADER + "'<< " + "+".join(["1"] * 3000) + " >>'\n", "value.syntax", 6, 10),
+    (
+        "runtime-long-chain",
+        FLOW + "      inputs: {x: '$[ " + "+".join(["params.n"] * 3000) + " ]'}\n",
+        "expr.syntax",
+        8,
+        19,
+    ),
     ("expr-too-deep", HEADER + "'<< " + "(" * 3000 + "1" + ")" * 3000 + " >>'\n", "value.syntax", 6, 10),
 ]
 
