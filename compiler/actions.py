@@ -2,7 +2,8 @@
 (spec values that may hold `$[ ]`). Both backends take a task's call from here: build.py
 imports the callable, emit writes it. Pure: no Prefect.
 
-Shell commands are put together in one place, `shell_arguments`; runtime.run_shell runs them.
+Shell commands are put together in one place, `shell_arguments` (run-time values as
+environment variables: shell.py); runtime.run_shell runs them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .ir import Action, Approval, DeploymentRun, PythonCall, ShellCommand, SubflowCall, TaskIR
+from .shell import safe_command
 
 RUNTIME = "pipeform.compiler.runtime"  # where the run-time helpers live (run_shell, run_deployment)
 
@@ -50,8 +52,11 @@ def callee(action: Action) -> Callee | None:
 
 def shell_arguments(shell: ShellCommand, inputs: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
     """runtime.run_shell's arguments; settings at their default are left out. `inputs`
-    reach the command as environment variables."""
-    args: list[tuple[str, Any]] = [("command", shell.command)]
+    reach the command as environment variables, and so do the command's own `$[ ]` values
+    (shell.safe_command: quoted expansions, never pasted as code, unless `| raw`)."""
+    command, extra = safe_command(shell.command, inputs)
+    inputs = (*inputs, *extra)
+    args: list[tuple[str, Any]] = [("command", command)]
     if shell.env:
         args.append(("env", dict(shell.env)))
     if shell.cwd:

@@ -153,6 +153,15 @@ def check_flow(flow: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) ->
             if isinstance(expr, ex.ExpressionSyntaxError):
                 yield Diagnostic("expr.syntax", str(expr), at("tasks", i, *path))
                 continue
+            if path in (("shell",), ("shell", "command")) and ex.raw_source(expr.source) is not None:
+                yield Diagnostic(
+                    "shell.raw",
+                    f"'$[ {expr.source} ]' is pasted into the command as shell code: a value such as"
+                    " '$(...)' or '; rm ...' would run",
+                    at("tasks", i, *path),
+                    severity="warning",
+                    hint="drop '| raw' to pass the value safely (as a quoted environment variable)",
+                )
             for problem, target in _check_expr(expr, params, tasks, allow=RUNTIME_ROOTS):
                 yield Diagnostic(problem[0], problem[1], at("tasks", i, *path), hint=problem[2])
                 if target:

@@ -95,6 +95,9 @@ class _LimitedEnvironment(limits.LimitedMixin, _Environment):
 
 
 _ENV = _Environment(undefined=StrictUndefined, autoescape=False)
+# `$[ x | raw ]` marks a value pasted into a shell command as code (compiler/shell.py);
+# anywhere else it changes nothing.
+_ENV.filters["raw"] = lambda value: value
 _LIMITED = _LimitedEnvironment(undefined=StrictUndefined, autoescape=False)
 limits.guard_filters(_LIMITED)
 
@@ -233,6 +236,18 @@ def _references(source: str) -> tuple[tuple[str, ...], ...]:
     return tuple(found)
 
 
+def raw_source(source: str) -> str | None:
+    """The expression without its final `| raw` (a value pasted into a shell command as
+    code, compiler/shell.py), or None when it does not end with one."""
+    try:
+        node = _ENV.parse("{{ (" + source + ") }}").body[0].nodes[0]  # type: ignore[attr-defined]
+    except (TemplateError, RecursionError):  # reported by validate
+        return None
+    if isinstance(node, nodes.Filter) and node.name == "raw" and not (node.args or node.kwargs):
+        return source[: source.rfind("|")].strip()
+    return None
+
+
 def evaluate(parts: tuple[Part, ...], context: Mapping[str, Any], budget: Budget | None = None) -> Any:
     """Evaluate a split string. One lone expression keeps its type; otherwise a string.
     With a budget (compile time), evaluation is limited in size and time."""
@@ -317,6 +332,7 @@ __all__ = [
     "UsesFailed",
     "compile_expr",
     "evaluate",
+    "raw_source",
     "references",
     "render",
     "split",

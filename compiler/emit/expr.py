@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .scope import Emitter
 
 FILTERS = {"length": "len({})", "count": "len({})", "list": "list({})", "sum": "sum({})", "abs": "abs({})"}
-FILTERS |= {"string": "str({})", "lower": "str({}).lower()", "upper": "str({}).upper()"}
+FILTERS |= {"string": "str({})", "lower": "str({}).lower()", "upper": "str({}).upper()", "raw": "{}"}
 _OPS = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
 _BINOPS = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/", "FloorDiv": "//", "Mod": "%", "Pow": "**"}
 
@@ -149,6 +149,8 @@ def value(v: Any, refs: Refs) -> Any:
     if not isinstance(v, str) or "$[" not in v:
         return literal(v)
     parts = ex.split(v, ex.RUN_TIME)
+    if all(isinstance(p, str) for p in parts):  # only escaped `\$[`: plain text
+        return literal("".join(parts))  # type: ignore[arg-type]
     if len(parts) == 1 and isinstance(parts[0], ex.Expr):
         return expression(parts[0].source, refs)
     codes = [p if isinstance(p, str) else refs.e.text(p.source, expression(p.source, refs)) for p in parts]
