@@ -73,3 +73,22 @@ def test_a_checkout_that_is_not_clean_is_refused(tmp_path):
     )
     refused = ctl._load(sha)
     assert refused.project is None and "not a clean git working tree" in refused.problems[0]
+
+
+def test_a_deployment_event_names_its_flow_and_deployment():
+    from pipeform.sync.targeted import deployment_of
+
+    event = {
+        "event": "prefect.deployment.updated",
+        "resource": {"prefect.resource.id": "prefect.deployment.1", "prefect.resource.name": "nightly run"},
+        "related": [
+            {
+                "prefect.resource.id": "prefect.work-queue.2",
+                "prefect.resource.name": "default",
+                "prefect.resource.role": "work-queue",
+            },
+            {"prefect.resource.id": "prefect.flow.3", "prefect.resource.name": "etl", "prefect.resource.role": "flow"},
+        ],
+    }
+    assert deployment_of(event) == "etl/nightly run"
+    assert deployment_of({"resource": {"prefect.resource.name": "x"}, "related": []}) is None
