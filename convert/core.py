@@ -33,6 +33,7 @@ class Conversion:
     values: dict[str, Any] = field(default_factory=dict)  # Project values (resolved Prefect variables, image)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     env_used: set[str] = field(default_factory=set)
+    deployment_defaults: dict[str, Any] = field(default_factory=dict)  # the Project's defaults.deployment
 
     @property
     def ok(self) -> bool:
@@ -82,17 +83,34 @@ def convert_files(
 ) -> Conversion:
     out = Conversion(project or "")
     names: dict[str, str] = {}
+    shared: list[dict[str, Any]] = []  # specs whose pull steps are their file's top-level ones
     for path in paths:
-        _convert_file(Path(path), out, dict(variables or {}), names, import_computed)
+        _convert_file(Path(path), out, dict(variables or {}), names, import_computed, shared)
     if not out.project:
         out.project = "converted"
+    _shared_pull(out, shared)
     if any(d["kind"] == "Environment" for d in out.documents):
         out.values.setdefault(IMAGE_ENV, "REPLACE-ME/image:latest")
     return out
 
 
+def _shared_pull(out: Conversion, shared: list[dict[str, Any]]) -> None:
+    """Top-level pull steps become the Project's deployment default once, instead of a copy
+    in every deployment (when all files share the same ones)."""
+    pulls = [s["pull"] for s in shared]
+    if pulls and all(p == pulls[0] for p in pulls):
+        out.deployment_defaults["pull"] = pulls[0]
+        for spec in shared:
+            del spec["pull"]
+
+
 def _convert_file(
-    path: Path, out: Conversion, variables: dict[str, Any], names: dict[str, str], import_computed: bool
+    path: Path,
+    out: Conversion,
+    variables: dict[str, Any],
+    names: dict[str, str],
+    import_computed: bool,
+    shared: list[dict[str, Any]],
 ) -> None:
     file = str(path)
     try:
@@ -148,6 +166,8 @@ def _convert_file(
         for var in ph.values_used:
             out.values[var] = variables[var]
         out.documents.append(_doc("Deployment", name, spec))
+        if got.shared_pull:
+            shared.append(spec)
         for auto_name, auto_spec, _ in got.automations:
             out.documents.append(_doc("Automation", auto_name, auto_spec))
 

@@ -32,7 +32,7 @@ TRIGGER_KEYS = {
 class Converted:
     spec: dict[str, Any]
     automations: list[tuple[str, dict[str, Any], tuple]] = field(default_factory=list)  # (name, spec, path)
-    image: str | None = None  # image reference built by a build step, when job_variables.image used it
+    shared_pull: bool = False  # its pull steps are the file's top-level ones
 
 
 Report = Callable[..., None]
@@ -90,7 +90,10 @@ def convert_deployment(
     pull = _pull(dep, actions, base, ph, report)
     if pull is not None:
         spec["pull"] = pull
-    out = Converted(spec)
+    out = Converted(
+        spec,
+        shared_pull=pull is not None and not dep.get("pull") and dep.get("pull") != [] and bool(actions.get("pull")),
+    )
     out.automations = _triggers(dep, name, base, ph, report)
     if dep.get("sla"):
         report("convert.sla", "deployment SLAs are not carried over (pipeform has no SLA kind yet)", (*base, "sla"))

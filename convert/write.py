@@ -54,6 +54,8 @@ def render(docs: list[dict[str, Any]], sources: str) -> str:
 
 def project_document(conv: Conversion) -> dict[str, Any]:
     spec: dict[str, Any] = {}
+    if conv.deployment_defaults:
+        spec["defaults"] = {"deployment": conv.deployment_defaults}
     if conv.values:
         spec["values"] = dict(sorted(conv.values.items()))
     if conv.env_used:  # << env.X >> reads only declared variables

@@ -141,7 +141,9 @@ def test_pull_steps_top_level_and_overridden(tmp_path):
     assert spec["pull"] == raw["deployments"][0]["pull"]  # the deployment's own pull wins
     conv, _ = _convert("fairtracks__omnipy_examples__prefect.yaml", tmp_path)
     raw = yaml.safe_load((CORPUS / "fairtracks__omnipy_examples__prefect.yaml").read_text())
-    assert all(s["pull"] == raw["pull"] for s in _docs(conv, "Deployment").values())
+    # the file's own pull steps, once, as the Project's deployment default
+    assert conv.deployment_defaults == {"pull": raw["pull"]}
+    assert all("pull" not in s for s in _docs(conv, "Deployment").values())
     assert "{{ clone-omnipy-examples.directory }}" in str(raw["pull"])  # run-time step output kept
 
 
