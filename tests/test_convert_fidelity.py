@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -153,17 +154,37 @@ def test_prefect_deploy_and_pipeform_apply_store_the_same_deployments(tmp_path, 
     _delete(by_pipeform)
 
 
+def _scheduled_runs(ids: list[str]) -> int:
+    runs = server(
+        "POST",
+        "/flow_runs/filter",
+        {"flow_runs": {"deployment_id": {"any_": ids}, "state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 200},
+    )
+    return len(runs)
+
+
 def test_adoption_keeps_deployment_ids_and_scheduled_runs(tmp_path):
-    folder, deployments = _project(tmp_path, "war")
+    folder, deployments = _project(tmp_path, "integration")
     names = {d["name"] for d in deployments}
     deployed = _run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder)
     assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
     before = _snapshot(names)
+    ids = [v["id"] for v in before.values()]
+    deadline = time.monotonic() + 60
+    while _scheduled_runs(ids) == 0 and time.monotonic() < deadline:  # the scheduler runs every 2 s here
+        time.sleep(2)
+    assert _scheduled_runs(ids) > 0
     adopted = _convert_and(folder, f"adopt-{uuid.uuid4().hex[:6]}", "--adopt")
     assert adopted.returncode == 0, adopted.stdout[-3000:] + adopted.stderr[-3000:]
     after = _snapshot(names)
     assert {k: v["id"] for k, v in after.items()} == {k: v["id"] for k, v in before.items()}
     _same(before, after)
+    # Prefect deletes a deployment's auto-scheduled runs on any update; its schedules (kept,
+    # same ids) make them again: the deployments keep having scheduled runs.
+    deadline = time.monotonic() + 60
+    while _scheduled_runs(ids) == 0 and time.monotonic() < deadline:
+        time.sleep(2)
+    assert _scheduled_runs(ids) > 0
     again = _run([sys.executable, "-m", "pipeform", "plan", ".", "--detailed-exitcode"], folder)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     _delete(after)
