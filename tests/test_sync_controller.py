@@ -183,7 +183,7 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
     a, b = f"{repo.name}-a", f"{repo.name}-b"
     with controller(tmp_path, repo, "--interval", "3", "--prune", listen=True) as ctl:
         # the first commit is live within one interval (plus the apply itself)
-        wait_for(live(repo.name, repo.first), 30, ctl)
+        wait_for(live(repo.name, repo.first), 60, ctl)
         first = dep(a)
         assert first["description"] == "v1" and dep(b) is not None
         schedules = [s["id"] for s in first["schedules"]]
@@ -191,7 +191,7 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
 
         # a README-only commit: live, and nothing written (same updated, schedule ids, runs)
         readme = repo.push({"README.md": "docs only\n"}, "docs")
-        wait_for(live(repo.name, readme), 30, ctl)
+        wait_for(live(repo.name, readme), 60, ctl)
         assert status(repo.name)["changes"] == []
         again = dep(a)
         assert again["updated"] == first["updated"] and [s["id"] for s in again["schedules"]] == schedules
@@ -199,20 +199,20 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
 
         # a changed commit is applied
         changed = repo.push({"specs/a.yaml": deployment_doc(a, "v2", schedule=True)}, "v2")
-        wait_for(live(repo.name, changed), 30, ctl)
+        wait_for(live(repo.name, changed), 60, ctl)
         assert dep(a)["description"] == "v2"
         assert status(repo.name)["changes"] == [f"update deployment.shout/{a}"]
 
         # a broken commit: reported with located diagnostics, nothing changed, last good stays live
         broken = repo.push({"specs/a.yaml": deployment_doc(a, "v3").replace("description:", "descriptoin:")}, "typo")
-        s = wait_for(lambda: (s := status(repo.name)) and s["commit"] == broken and s, 30, ctl)
+        s = wait_for(lambda: (s := status(repo.name)) and s["commit"] == broken and s, 60, ctl)
         assert s["outcome"] == "failed" and s["live_commit"] == changed
         assert any(f.startswith("specs/a.yaml:") and "descriptoin" in f for f in s["failures"]), s["failures"]
         assert dep(a)["description"] == "v2"
 
         # a fix that also deletes b's file, with --prune: only b is deleted
         fixed = repo.push({"specs/a.yaml": deployment_doc(a, "v2", schedule=True), "specs/b.yaml": None}, "drop b")
-        wait_for(live(repo.name, fixed), 30, ctl)
+        wait_for(live(repo.name, fixed), 60, ctl)
         assert dep(b) is None and dep(a)["id"] == first["id"]
         assert status(repo.name)["changes"] == [f"delete deployment.shout/{b}"]
 
@@ -232,7 +232,7 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
 
 def test_idle_cycles_cost_at_most_five_requests(tmp_path, repo, prefect_api):
     with controller(tmp_path, repo, "--interval", "1", listen=True) as ctl:
-        wait_for(live(repo.name, repo.first), 30, ctl)
+        wait_for(live(repo.name, repo.first), 60, ctl)
         time.sleep(3)  # our own writes' events have woken it up by now
 
         def sample() -> tuple[float, float]:
@@ -259,7 +259,7 @@ def _sign(body: bytes, secret: str = SECRET) -> str:
 def test_webhook_triggers_a_cycle_and_drift_is_seen_within_seconds(tmp_path, repo, prefect_api):
     a = f"{repo.name}-a"
     with controller(tmp_path, repo, "--interval", "300", listen=True) as ctl:
-        wait_for(live(repo.name, repo.first), 30, ctl)
+        wait_for(live(repo.name, repo.first), 60, ctl)
         wait_for(lambda: "leading" in ctl.text(), 10, ctl)
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "hooked", schedule=True)}, "hook")
         body = json.dumps({"ref": "refs/heads/main", "after": pushed}).encode()
@@ -295,7 +295,7 @@ def test_webhook_triggers_a_cycle_and_drift_is_seen_within_seconds(tmp_path, rep
 def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect_api):
     a = f"{repo.name}-a"
     with controller(tmp_path, repo, "--interval", "300", "--self-heal") as ctl:
-        wait_for(live(repo.name, repo.first), 30, ctl)
+        wait_for(live(repo.name, repo.first), 60, ctl)
         time.sleep(2)
         server("PATCH", f"/deployments/{dep(a)['id']}", {"description": "by hand"})
         time.sleep(0.5)
@@ -314,20 +314,26 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_suspend_stops_changes_and_resume_picks_up_what_was_pushed(tmp_path, repo, prefect_api):
     a = f"{repo.name}-a"
     with controller(tmp_path, repo, "--interval", "2") as ctl:
-        wait_for(live(repo.name, repo.first), 30, ctl)
+        wait_for(live(repo.name, repo.first), 60, ctl)
         assert _cli("sync", "status", "--project", repo.name).returncode == 0
         done = _cli("sync", "suspend", "--project", repo.name, "--reason", "incident")
         assert done.returncode == 0, done.stderr
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "meanwhile", schedule=True)}, "meanwhile")
-        wait_for(lambda: status(repo.name)["outcome"] == "suspended", 20, ctl)
+        wait_for(lambda: status(repo.name)["outcome"] == "suspended", 40, ctl)
         time.sleep(5)
         assert dep(a)["description"] == "v1"
         shown = _cli("sync", "status", "--project", repo.name)
         assert shown.returncode == 3 and "suspended" in shown.stdout, shown.stdout + shown.stderr
         assert _cli("sync", "resume", "--project", repo.name).returncode == 0
-        wait_for(live(repo.name, pushed), 30, ctl)
+        wait_for(live(repo.name, pushed), 60, ctl)
         assert dep(a)["description"] == "meanwhile"
         assert _cli("sync", "status", "--project", repo.name).returncode == 0
+        # SIGTERM: the controller exits 0 and gives up its leader lease (no waiting for it to lapse)
+        ctl.proc.send_signal(signal.SIGTERM)
+        assert ctl.proc.wait(60) == 0, ctl.text()
+        assert "stopped" in ctl.text()
+        holder = httpx.get(f"{prefect_api}/variables/name/pipeform-lock-{repo.name}-controller", timeout=30)
+        assert holder.status_code == 404, holder.text
 
 
 def test_two_controllers_one_syncs_and_the_other_takes_over_after_kill_9(tmp_path, repo, prefect_api):
