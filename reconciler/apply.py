@@ -8,9 +8,12 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeform.spec.diagnostics import Diagnostic
+
 from .api import ApiError, ServerAPI, attempts
 from .changes import Action
 from .changes import ResourceChange as Change
+from .diagnostics import APPLY_BLOCKED, APPLY_INVALID, APPLY_SERVER, located
 from .inventory import write_inventory
 from .kinds import KINDS, ApplyContext
 from .kinds.common import secrets_filled
@@ -28,6 +31,15 @@ class Outcome:
     ok: bool
     error: str | None = None
     attempts: int = 1  # requests sent for this change, retries included
+    code: str | None = None  # of a failure: apply.server, apply.invalid, apply.blocked
+    origin: str | None = None  # the spec document of the object
+
+    @property
+    def diagnostic(self) -> Diagnostic | None:
+        """A failure as a coded, located Diagnostic (None when the change was made)."""
+        if self.ok:
+            return None
+        return located(self.code or APPLY_INVALID, f"{self.address}: {self.error}", self.origin)
 
 
 Progress = Callable[[Outcome], None]
@@ -45,15 +57,16 @@ async def _run(ctx: ApplyContext, change: Change) -> Outcome:
     attempts.set(sent)  # _run() is its own task (gather), so this counter is this change's
     try:
         await KINDS[change.kind].apply(ctx, change)
-        return Outcome(change.address, change.action, True, attempts=sent[0])
+        return Outcome(change.address, change.action, True, attempts=sent[0], origin=change.origin)
     except (ApiError, ValueError, KeyError) as exc:
         # the server may echo the request body (a 422 does): never let a secret through
         secrets = _secrets_of(change)
         if isinstance(exc, ApiError):
-            error = exc.scrubbed(secrets)
+            error, code = exc.scrubbed(secrets), APPLY_SERVER
         else:
-            error = scrub(f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc), secrets)
-        return Outcome(change.address, change.action, False, error, sent[0])
+            text = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+            error, code = scrub(text, secrets), APPLY_INVALID
+        return Outcome(change.address, change.action, False, error, sent[0], code, change.origin)
 
 
 async def apply_plan(
@@ -76,7 +89,8 @@ async def apply_plan(
 
     async def one(c: Change, failed: frozenset[str]) -> Outcome:
         why = KINDS[c.kind].blocked(c, failed)
-        o = Outcome(c.address, c.action, False, why) if why else await _run(ctx, c)
+        blocked = Outcome(c.address, c.action, False, why, code=APPLY_BLOCKED, origin=c.origin) if why else None
+        o = blocked or await _run(ctx, c)
         if progress:
             progress(o)
         return o

@@ -33,12 +33,13 @@ class StaleError(RuntimeError):
 async def _plan(
     api: ServerAPI, project: Project, desired: list[Resource], opts: dict[str, Any]
 ) -> tuple[Plan, ActualState]:
-    actual = await observe(api, project.name, project.env, [r.address for r in desired])
+    origins = {r.address: r.origin for r in desired}
+    actual = await observe(api, project.name, project.env, list(origins), origins=origins)
     plan = make_plan(
         desired, actual.resources, actual.inventory, project=project.name, env=project.env, server=api.url, **opts
     )
     if actual.errors:
-        plan = replace(plan, errors=(*actual.errors, *plan.errors))
+        plan = replace(plan, diagnostics=(*actual.errors, *plan.diagnostics))
     return plan, actual
 
 
@@ -130,7 +131,7 @@ async def apply_saved_plan(
     try:
         actual = await observe(api, plan.project, plan.env, plan.addresses, owned=False)
         if actual.errors:
-            raise StaleError("; ".join(actual.errors))
+            raise StaleError("; ".join(d.message for d in actual.errors))
         if fingerprint(actual.resources, plan.addresses) != plan.actual_fingerprint:
             raise StaleError("the server changed since this plan was made; run `pipeform plan` again")
         if not confirm(plan):

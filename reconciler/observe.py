@@ -5,8 +5,10 @@ name on the server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from pipeform.spec.diagnostics import Diagnostic
 
 from .api import ServerAPI
 from .inventory import inventory_name, owner_tag, read_inventory
@@ -18,7 +20,7 @@ from .resources import Resource
 class ActualState:
     resources: tuple[Resource, ...]
     inventory: frozenset[str]  # addresses pipeform created for this project/env
-    errors: tuple[str, ...] = ()  # what observe cannot decide (two automations of an owned name)
+    errors: tuple[Diagnostic, ...] = ()  # what observe cannot decide (two automations of an owned name)
 
     def by_address(self) -> dict[str, Resource]:
         return {r.address: r for r in self.resources}
@@ -48,14 +50,22 @@ def _minus(a: Wanted, b: Wanted) -> Wanted:
     return {k: v for k, v in out.items() if v}
 
 
-async def _read(api: ServerAPI, wanted: Wanted, owner: str, errors: list[str]) -> list[Resource]:
-    ctx = ObserveContext(api, owner, wanted, errors)
+async def _read(
+    api: ServerAPI, wanted: Wanted, owner: str, errors: list[Diagnostic], origins: Mapping[str, str | None]
+) -> list[Resource]:
+    ctx = ObserveContext(api, owner, wanted, errors, origins)
     parts = await asyncio.gather(*(k.observe(ctx, wanted.get(k.name, frozenset())) for k in REGISTRY))
     return [r for part in parts for r in part]
 
 
 async def observe(
-    api: ServerAPI, project: str, env: str | None, scope: Iterable[str], *, owned: bool = True
+    api: ServerAPI,
+    project: str,
+    env: str | None,
+    scope: Iterable[str],
+    *,
+    owned: bool = True,
+    origins: Mapping[str, str | None] | None = None,
 ) -> ActualState:
     """The server's state of the objects at `scope` (addresses; a deployment comes with all
     its schedules) and, with owned=True, of every object in the project's inventory too (so
@@ -63,18 +73,19 @@ async def observe(
     a server's other objects, however many, cost nothing and can never be touched.
 
     The inventory and the scope are read concurrently; owned objects outside the scope are
-    read in a second round (usually empty: what pipeform owns is mostly what the specs say)."""
+    read in a second round (usually empty: what pipeform owns is mostly what the specs say).
+    `origins` (address -> spec document) locate the errors."""
     wanted = wanted_of(scope)
     name = inventory_name(project, env)
-    owner, errors = owner_tag(project), []
+    owner, errors, where = owner_tag(project), list[Diagnostic](), origins or {}
     inventory_vars, resources = await asyncio.gather(
-        api.all("/variables/filter", {"variables": {"name": {"like_": name}}}), _read(api, wanted, owner, errors)
+        api.all("/variables/filter", {"variables": {"name": {"like_": name}}}), _read(api, wanted, owner, errors, where)
     )
     inventory = read_inventory(inventory_vars, project, env)
     if owned:
         extra = _minus(wanted_of(inventory), wanted)
         if extra:
             have = {r.address for r in resources}
-            resources += [r for r in await _read(api, extra, owner, errors) if r.address not in have]
+            resources += [r for r in await _read(api, extra, owner, errors, where) if r.address not in have]
     resources = [r for r in resources if KINDS[r.kind].keep_observed(r, inventory, owner)]
     return ActualState(tuple(resources), inventory, tuple(errors))

@@ -17,7 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pipeform.spec.diagnostics import Diagnostic
+
 from .changes import Action, FieldDiff, ResourceChange
+from .diagnostics import ADOPT_REQUIRED, PRUNE_ALL, diagnostic_from_json, diagnostic_to_json, located
 from .kinds import KINDS
 from .resources import MASK, Resource, canonical, fingerprint, masked, touches, unquote
 
@@ -32,8 +35,13 @@ class Plan:
     server: str
     changes: tuple[ResourceChange, ...]
     actual_fingerprint: str  # hash of the observed state the plan was computed from
-    errors: tuple[str, ...] = ()  # refusals (adoption without --adopt, prune to empty, ...)
+    diagnostics: tuple[Diagnostic, ...] = ()  # refusals (adoption without --adopt, prune to empty, ...)
     orphans: tuple[str, ...] = ()  # owned, left the specs, kept because prune is off
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The refusals' messages (what people read; `diagnostics` has codes and origins)."""
+        return tuple(d.message for d in self.diagnostics)
 
     @property
     def pending(self) -> tuple[ResourceChange, ...]:
@@ -71,6 +79,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "server": plan.server,
         "actual_fingerprint": plan.actual_fingerprint,
         "errors": list(plan.errors),
+        "diagnostics": [diagnostic_to_json(d) for d in plan.diagnostics],
         "orphans": list(plan.orphans),
         "summary": plan.counts(),
         "changes": [
@@ -115,13 +124,17 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         )
         for c in data["changes"]
     )
+    if "diagnostics" in data:
+        diagnostics = tuple(diagnostic_from_json(d) for d in data["diagnostics"])
+    else:  # format 1.0 files written before diagnostics carry only the messages
+        diagnostics = tuple(located("plan.error", e) for e in data.get("errors", ()))
     return Plan(
         data["project"],
         data["env"],
         data["server"],
         changes,
         data["actual_fingerprint"],
-        tuple(data.get("errors", ())),
+        diagnostics,
         tuple(data.get("orphans", ())),
     )
 
@@ -135,7 +148,7 @@ def diff(old: Any, new: Any, path: str = "") -> list[FieldDiff]:
     return [] if canonical(old) == canonical(new) else [FieldDiff(path, old, new)]
 
 
-def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: bool) -> ResourceChange | str:
+def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: bool) -> ResourceChange | Diagnostic:
     """The change for one desired resource, or the refusal (an error) to make it."""
     kind = KINDS[d.kind]
     common = {"origin": d.origin, "sensitive": d.sensitive, "parent": d.parent}
@@ -144,9 +157,11 @@ def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: b
             d.address, d.kind, d.name, Action.CREATE, None, d.body, reason="not on the server", **common
         )
     if d.address not in inventory and not adopt and not kind.belongs_to_parent:
-        return (
+        return located(
+            ADOPT_REQUIRED,
             f"{d.address} already exists on the server and was not created by pipeform;"
-            " pass --adopt to take it over (or `pipeform import`)"
+            " pass --adopt to take it over (or `pipeform import`)",
+            d.origin,
         )
     want, got = kind.comparable(d.body, a.body)
     diffs = tuple(diff(got, want))
@@ -161,7 +176,7 @@ def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: b
 
 def _deletes(
     desired: list[Resource], actual: tuple[Resource, ...], inventory: frozenset[str], prune: bool, allow_empty: bool
-) -> tuple[list[Resource], list[str], list[str]]:
+) -> tuple[list[Resource], list[Diagnostic], list[str]]:
     """What to delete, the refusal to prune everything, and the orphans: owned objects that
     left the specs and stay because prune is off."""
     wanted = {d.address for d in desired}
@@ -182,10 +197,11 @@ def _deletes(
     deletes = [a for a in stale if not child(a) or a.parent in owned_parents or prune]
     errors = []
     if prune and owned_present and not any(not child(d) for d in desired) and not allow_empty:
-        errors.append(
+        message = (
             f"refusing to prune all {len(owned_present)} objects pipeform owns for this project:"
             " the specs declare nothing (pass --allow-empty)"
         )
+        errors.append(located(PRUNE_ALL, message))
         deletes = []
     deleted = {a.address for a in deletes}
     orphans = sorted(a.address for a in owned_present if a.address not in wanted and a.address not in deleted)
@@ -214,10 +230,10 @@ def make_plan(
 ) -> Plan:
     have = {r.address: r for r in actual}
     changes: list[ResourceChange] = []
-    errors: list[str] = []
+    errors: list[Diagnostic] = []
     for d in desired:
         made = _change(d, have.get(d.address), inventory, adopt)
-        if isinstance(made, str):
+        if isinstance(made, Diagnostic):
             errors.append(made)
         else:
             changes.append(made)

@@ -61,8 +61,9 @@ def plan_text(plan: Plan) -> str:
         lines += change_lines(c)
     for a in plan.orphans:
         lines.append(f"  [dim]  {escape(a)} # owned, no longer in the specs: would be deleted with --prune[/dim]")
-    for e in plan.errors:
-        lines.append(f"[red]error:[/red] {escape(e)}")
+    for d in plan.diagnostics:
+        where = f" [dim]({escape(str(d.origin))})[/dim]" if d.origin else ""
+        lines.append(f"[red]error:[/red] {escape(d.message)} [dim]{escape(f'[{d.code}]')}[/dim]{where}")
     n = plan.counts()
     if plan.pending:
         lines.append(

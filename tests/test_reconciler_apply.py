@@ -296,3 +296,29 @@ def test_change_between_plan_and_lock_is_seen_under_the_lock(tmp_path):
     plan, outcomes, counters = asyncio.run(go())
     assert plan.pending == () and outcomes == ()
     assert not any(w.startswith("PATCH /variables/name/" + f"{name}-var") for w in counters.writes_by_path)
+
+
+def test_apply_failures_are_coded_located_diagnostics(tmp_path):
+    """A deployment the server refuses (its work pool does not exist) fails with
+    apply.server at its document; its schedule is not tried (apply.blocked); the plan's
+    own refusals are coded too (plan.adopt-required, in the JSON plan)."""
+    specs = FLOW + deployment("d", "    - {slug: hourly, interval: 3600}\n").replace("NAME-pool", "NAME-missing-pool")
+    path, name = project_dir(tmp_path, specs)
+    _, outcomes, _ = apply_specs(path)
+    by_address = {o.address: o for o in outcomes}
+    dep = by_address[f"deployment.{name}-flow/d"]
+    schedule = by_address[f"schedule.{name}-flow/d/hourly"]
+    assert not dep.ok and dep.diagnostic.code == "apply.server", dep
+    assert dep.diagnostic.origin.file.endswith(".yaml") and dep.diagnostic.origin.line > 0
+    assert not schedule.ok and schedule.diagnostic.code == "apply.blocked"
+    assert schedule.error == "its deployment failed"
+    assert all(o.diagnostic is None for o in outcomes if o.ok)
+
+    server("POST", "/variables/", {"name": f"{name}-taken", "value": 1})  # made by hand
+    var = f"apiVersion: pipeform/v1\nkind: Variable\nmetadata: {{name: {name}-taken}}\nspec: {{value: 2}}\n"
+    refused = plan_specs(project_dir(tmp_path, var)[0])
+    [d] = refused.diagnostics
+    assert d.code == "plan.adopt-required" and d.origin is not None and d.origin.line > 0
+    [as_json] = refused.to_json()["diagnostics"]
+    assert as_json["code"] == "plan.adopt-required" and as_json["origin"] == str(d.origin)
+    assert type(refused).from_json(refused.to_json()).diagnostics == refused.diagnostics

@@ -19,6 +19,7 @@ from pipeform.spec.models.automation import DEPLOYMENT_ACTIONS
 
 from ..api import ServerAPI
 from ..changes import ResourceChange
+from ..diagnostics import AMBIGUOUS
 from ..inventory import OWNER_TAG_PREFIX, owner_tag
 from ..resources import Resource
 from .automation_refs import ACTION_REF, action_refs, to_ids, to_names
@@ -117,10 +118,11 @@ class AutomationKind(Kind):
             if len(pick) > 1:
                 ids = ", ".join(sorted(a["id"] for a in pick))
                 which = f"carry the tag {ctx.owner!r}" if tagged else "exist and none is tagged as pipeform's"
-                ctx.errors.append(
-                    f"automation.{name}: {len(pick)} automations named {name!r} {which} ({ids});"
+                message = (
+                    f"{len(pick)} automations named {name!r} {which} ({ids});"
                     " delete or rename the extra ones on the server"
                 )
+                ctx.error(AMBIGUOUS, self.address(name), message)
                 continue
             chosen.append(pick[0])
         return chosen

@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pipeform.spec.diagnostics import Diagnostic
 from pipeform.spec.models.common import PREFECT_NAME_PATTERN
 
 from ..api import ServerAPI, seg
 from ..changes import Action, ResourceChange
+from ..diagnostics import located
 from ..normalize import comparable
 from ..resources import Resource
 
@@ -49,7 +51,12 @@ class ObserveContext:
     api: ServerAPI
     owner: str  # the project's owner tag
     wanted: Mapping[str, frozenset[str]]
-    errors: list[str] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    origins: Mapping[str, str | None] = field(default_factory=dict)  # address -> its spec document
+
+    def error(self, code: str, address: str, message: str) -> None:
+        self.errors.append(located(code, f"{address}: {message}", self.origins.get(address)))
+
     _memo: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
 
     def names(self, kind: str) -> frozenset[str]:
