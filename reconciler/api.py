@@ -122,6 +122,7 @@ class ServerAPI:
         for attempt in range(1, RETRIES + 1):
             if (count := attempts.get()) is not None:
                 count[0] += 1
+            error: Exception | None
             async with self._slots:
                 try:
                     resp = await self._http.request(method, path, json=json)
@@ -149,7 +150,7 @@ class ServerAPI:
                     else None
                 )
             if attempt == RETRIES:
-                if error is not None:
+                if error is not None or resp is None:
                     raise ApiError(method, path, 0, f"{type(error).__name__}: {error}")
                 raise ApiError(method, path, resp.status_code, resp.text)
             self.counters.retries += 1

@@ -156,11 +156,11 @@ def _self_contained(source: bytes, func: str) -> bool:
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
     annotations = [p.annotation for p in params if p.annotation is not None]
     values = [*a.defaults, *(d for d in a.kw_defaults if d is not None)]
-    for node in (n for root in annotations for n in ast.walk(root)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+    for sub in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             return False  # a forward reference, resolved against who knows what
-    for node in (n for root in annotations for n in ast.walk(root)):
-        if isinstance(node, ast.Name) and node.id not in fixed and not hasattr(builtins, node.id):
+    for sub in (n for root in annotations for n in ast.walk(root)):
+        if isinstance(sub, ast.Name) and sub.id not in fixed and not hasattr(builtins, sub.id):
             return False
     try:
         for value in values:

@@ -54,7 +54,7 @@ class Lease:
     name: str
     lease_id: str
     holder: dict[str, Any]
-    _renewer: asyncio.Task | None = field(default=None, repr=False)
+    _renewer: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def _write_holder(self) -> None:
         body = {"value": {**self.holder, "heartbeat": _now()}, "tags": ["pipeform-lock"]}

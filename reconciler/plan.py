@@ -22,6 +22,7 @@ from pipeform.spec.diagnostics import Diagnostic
 from .changes import Action, FieldDiff, ResourceChange
 from .diagnostics import ADOPT_REQUIRED, PRUNE_ALL, diagnostic_from_json, diagnostic_to_json, located
 from .kinds import KINDS
+from .kinds.base import Body
 from .resources import MASK, Resource, canonical, fingerprint, masked, touches, unquote
 
 PLAN_FORMAT_VERSION = "1.0"
@@ -151,11 +152,23 @@ def diff(old: Any, new: Any, path: str = "") -> list[FieldDiff]:
 def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: bool) -> ResourceChange | Diagnostic:
     """The change for one desired resource, or the refusal (an error) to make it."""
     kind = KINDS[d.kind]
-    common = {"origin": d.origin, "sensitive": d.sensitive, "parent": d.parent}
-    if a is None:
+
+    def change(action: Action, before: Body | None, after: Body, **more: Any) -> ResourceChange:
         return ResourceChange(
-            d.address, d.kind, d.name, Action.CREATE, None, d.body, reason="not on the server", **common
+            d.address,
+            d.kind,
+            d.name,
+            action,
+            before,
+            after,
+            origin=d.origin,
+            sensitive=d.sensitive,
+            parent=d.parent,
+            **more,
         )
+
+    if a is None:
+        return change(Action.CREATE, None, d.body, reason="not on the server")
     if d.address not in inventory and not adopt and not kind.belongs_to_parent:
         return located(
             ADOPT_REQUIRED,
@@ -166,12 +179,10 @@ def _change(d: Resource, a: Resource | None, inventory: frozenset[str], adopt: b
     want, got = kind.comparable(d.body, a.body)
     diffs = tuple(diff(got, want))
     if not diffs:
-        return ResourceChange(d.address, d.kind, d.name, Action.NOOP, got, want, server_id=a.server_id, **common)
+        return change(Action.NOOP, got, want, server_id=a.server_id)
     action = Action.REPLACE if any(f.path in kind.replace_on for f in diffs) else Action.UPDATE
     reason = "adopted" if d.address not in inventory else ""
-    return ResourceChange(
-        d.address, d.kind, d.name, action, got, {**d.body}, diffs, server_id=a.server_id, reason=reason, **common
-    )
+    return change(action, got, {**d.body}, diffs=diffs, server_id=a.server_id, reason=reason)
 
 
 def _deletes(

@@ -30,8 +30,8 @@ class FrozenBody(dict[str, Any]):
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("a Resource body is immutable; build a new Resource")
 
-    __setitem__ = __delitem__ = setdefault = pop = popitem = clear = update = _refuse  # type: ignore[assignment]
-    __ior__ = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = setdefault = pop = popitem = clear = update = _refuse
+    __ior__ = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenBody, (dict(self),))
@@ -90,7 +90,7 @@ def fingerprint(resources: Iterable[Resource], addresses: Iterable[str] | None =
     """Hash of the observed state a plan was made from. Restricted to `addresses` (those the
     plan talks about) so unrelated changes on a shared server do not make a saved plan stale."""
     keep = set(addresses) if addresses is not None else None
-    rows = sorted(([r.address, r.body] for r in resources if keep is None or r.address in keep), key=lambda x: x[0])
+    rows = sorted(((r.address, r.body) for r in resources if keep is None or r.address in keep), key=lambda x: x[0])
     return hashlib.sha256(canonical(rows).encode()).hexdigest()[:16]
 
 
@@ -103,9 +103,9 @@ def masked(body: dict[str, Any] | None, sensitive: tuple[str, ...]) -> dict[str,
     """A copy of body with every sensitive path replaced by MASK."""
     if body is None or not sensitive:
         return body
-    out = json.loads(json.dumps(body, default=str))
+    out: dict[str, Any] = json.loads(json.dumps(body, default=str))
     for path in sensitive:
-        node = out
+        node: Any = out
         keys = path.split(".")
         for k in keys[:-1]:
             node = node.get(k) if isinstance(node, dict) else None

@@ -37,7 +37,8 @@ def automation_trigger(t: dict[str, Any]) -> dict[str, Any]:
     seconds, 10 s for a Proactive trigger without one); other trigger types (compound,
     sequence: made by hand) are kept as the server has them, without their ids."""
     if t.get("type", "event") != "event":
-        return _without_ids(t)
+        kept: dict[str, Any] = _without_ids(t)
+        return kept
     posture = t.get("posture") or "Reactive"
     within = seconds(t.get("within")) or 0.0
     if posture == "Proactive" and within == 0:

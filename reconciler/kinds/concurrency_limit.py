@@ -105,7 +105,8 @@ class TagLimitKind(Kind):
     async def create(self, ctx: ApplyContext, c: ResourceChange) -> None:
         await ctx.api.request("POST", "/concurrency_limits/", {"tag": c.name, **(c.after or {})})
 
-    update = create  # the server upserts by tag
+    async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
+        await self.create(ctx, c)  # the server upserts by tag
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:
         await ctx.api.request("DELETE", f"/concurrency_limits/tag/{seg(c.name)}", ok=(404,))

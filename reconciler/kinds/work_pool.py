@@ -96,7 +96,7 @@ class WorkPoolKind(Kind):
     async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
         b = secrets_filled(c.after)
         fields = c.changed_fields
-        patch = {k: b[k] for k in ("description", "is_paused", "concurrency_limit") if k in fields}
+        patch: dict[str, Any] = {k: b[k] for k in ("description", "is_paused", "concurrency_limit") if k in fields}
         if "base_job_template" in fields:
             current = (await ctx.api.request("GET", f"/work_pools/{seg(c.name)}"))["base_job_template"]
             patch["base_job_template"] = deep_merge(current, b["base_job_template"])

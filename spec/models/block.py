@@ -26,7 +26,7 @@ BlockName = Annotated[
 class BlockMetadata(Metadata):
     """Identity of a Block document: its name is the Prefect block document's name."""
 
-    name: BlockName  # type: ignore[assignment]  (narrower than Metadata.name)
+    name: BlockName  # type: ignore[assignment]  # narrower than Metadata.name
 
 
 class BlockSpec(Strict):
