@@ -8,17 +8,7 @@ import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, err_console, parse_params
-
-
-def _project(path: Path | list[Path], env: str | None):
-    from pipeform.cli.spec_commands import print_diagnostics
-    from pipeform.spec import load_project
-
-    project, diagnostics = load_project(path if isinstance(path, list) else [path], env)
-    if project is None:
-        print_diagnostics(diagnostics)
-        raise typer.Exit(Exit.FAILED)
-    return project
+from pipeform.cli.projects import load_projects, project_with_flow
 
 
 @app.command("run")
@@ -30,7 +20,7 @@ def run_cmd(
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Run a flow in-process against the configured Prefect API (or the embedded server)."""
-    project = _project(path, env)
+    project = project_with_flow([path], env, flow)
     if flow not in project.flows:
         from pipeform.spec.checks import hint
 
@@ -65,24 +55,28 @@ def compile_cmd(
 
     if emit != "python":
         die(f"--emit {emit!r} is not a target pipeform can write; targets: python")
-    project = _project(paths or [Path(".")], env)
-    modules: dict[str, tuple[str, str]] = {}  # file name -> (flow name, source)
+    projects = load_projects(paths or [Path(".")], env)
+    # One project: its modules in OUTDIR. Several (a tree of projects): OUTDIR/<project>/ each,
+    # so that a subflow's `from child import child` finds its own project's module.
+    folders = {p.name: outdir / p.name if len(projects) > 1 else outdir for p in projects}
+    modules: dict[Path, tuple[str, str]] = {}  # file -> (flow name, source)
     problems = []
-    for name in sorted(project.flows):
-        file = module_name(name) + ".py"
-        if file in modules:
-            die(f"flows {modules[file][0]!r} and {name!r} would both be written to {file}; rename one")
-        try:
-            modules[file] = (name, emit_python(lower(project, name), project.origin))
-        except CompileError as exc:
-            problems += exc.diagnostics
+    for project in projects:
+        for name in sorted(project.flows):
+            file = folders[project.name] / (module_name(name) + ".py")
+            if file in modules:
+                die(f"flows {modules[file][0]!r} and {name!r} would both be written to {file}; rename one")
+            try:
+                modules[file] = (name, emit_python(lower(project, name), project.origin))
+            except CompileError as exc:
+                problems += exc.diagnostics
     if problems:  # all or nothing: a subflow's module may be missing otherwise
         print_diagnostics(problems)
         raise typer.Exit(Exit.FAILED)
-    outdir.mkdir(parents=True, exist_ok=True)
     for file, (name, source) in modules.items():
-        (outdir / file).write_text(source)
-        console.print(f"wrote {outdir / file} (flow {name!r})")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(source)
+        console.print(f"wrote {file} (flow {name!r})")
 
 
 @app.command("graph")
@@ -96,7 +90,7 @@ def graph_cmd(
     from pipeform.compiler import lower
     from pipeform.compiler.graph import dot, mermaid
 
-    project = _project(path, None)
+    project = project_with_flow([path], None, flow)
     if flow not in project.flows:
         die(f"no Flow named {flow!r}")
     ir = lower(project, flow)

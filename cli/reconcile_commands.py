@@ -11,20 +11,10 @@ import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, err_console
+from pipeform.cli.projects import heading, load_one, load_projects
 
 ENV = typer.Option(None, "--env", "-e", help="Overlay to apply.")
 TARGET = typer.Option([], "--target", help="Only this address (repeatable), e.g. deployment.flow/name.")
-
-
-def _project(paths: list[Path], env: str | None):
-    from pipeform.cli.spec_commands import print_diagnostics
-    from pipeform.spec import load_project
-
-    project, diagnostics = load_project(paths, env)  # never raises: internal.error at worst
-    if project is None:
-        print_diagnostics(diagnostics)  # nothing is sent to the server when a spec has an error
-        raise typer.Exit(Exit.FAILED)
-    return project
 
 
 UNTRUSTED_HELP = "Guarantee that no user code runs (also PIPEFORM_UNTRUSTED=1): for specs from pull requests."
@@ -107,35 +97,39 @@ def plan_cmd(
         die(f"--output must be human, json, markdown or github, not {output!r}")
     _exec_policy(allow_exec, untrusted)
     connect(state_dir)
-    project = _project(paths, env)
+    one = out is not None or output != "human"  # one saved plan / one document per run
+    projects = [load_one(paths, env, "--out or --output json/markdown/github")] if one else load_projects(paths, env)
     from pipeform.reconciler.engine import plan_project
     from pipeform.reconciler.render import plan_text
 
-    async def go():
+    async def go(project):
         async with _api() as api:
             return await plan_project(
                 api, project, prune=prune, allow_empty=allow_empty, adopt=adopt, targets=tuple(target)
             )
 
-    plan, _ = _run(go())
-    _print_notes()
     from pipeform.masking import scrub
 
-    data = plan.to_json()
-    text = json.dumps(data, indent=2)
-    if out:
-        if scrub(text, project.secrets) != text:  # masked, it would apply "(sensitive)"; plain, it leaks
-            die("the plan holds the value of a sensitive environment variable (spec.env); it is not saved")
-        out.write_text(text)
-    if output == "json":
-        console.out(scrub(text, project.secrets), highlight=False)
-    elif output in ("markdown", "github"):
-        _print_for_ci(plan, output, project.secrets)
-    else:
-        console.print(scrub(plan_text(plan), project.secrets))
-    if plan.errors:
+    failed = changes = False
+    for project in projects:
+        heading(project, len(projects) > 1)
+        plan, _ = _run(go(project))
+        _print_notes()
+        text = json.dumps(plan.to_json(), indent=2)
+        if out:
+            if scrub(text, project.secrets) != text:  # masked, it would apply "(sensitive)"; plain, it leaks
+                die("the plan holds the value of a sensitive environment variable (spec.env); it is not saved")
+            out.write_text(text)
+        if output == "json":
+            console.out(scrub(text, project.secrets), highlight=False)
+        elif output in ("markdown", "github"):
+            _print_for_ci(plan, output, project.secrets)
+        else:
+            console.print(scrub(plan_text(plan), project.secrets))
+        failed, changes = failed or bool(plan.errors), changes or bool(plan.pending)
+    if failed:
         raise typer.Exit(Exit.FAILED)
-    raise typer.Exit(Exit.CHANGES if detailed_exitcode and plan.pending else Exit.OK)
+    raise typer.Exit(Exit.CHANGES if detailed_exitcode and changes else Exit.OK)
 
 
 def _print_for_ci(plan, output: str, secrets) -> None:
@@ -170,14 +164,24 @@ def apply_cmd(
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Make the server match the specs: plan, confirm, apply under a lock."""
-    from pipeform.reconciler.render import outcome_line, plan_text
-
     _exec_policy(True, untrusted)
     connect(state_dir)
     saved = len(paths) == 1 and paths[0].suffix == ".json"
-    project = None if saved else _project(paths, env)
+    projects = [None] if saved else load_projects(paths, env)
+    opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": tuple(target)}
+    codes = []
+    for project in projects:
+        if project is not None:
+            heading(project, len(projects) > 1)
+        codes.append(_apply_one(project, paths[0] if saved else None, opts, auto_approve, lock_timeout))
+    raise typer.Exit(max(codes))
+
+
+def _apply_one(project, saved: Path | None, opts: dict, auto_approve: bool, lock_timeout: float) -> int:
+    """Apply one project's specs (or one saved plan); returns the exit code."""
     from pipeform.masking import scrub
     from pipeform.reconciler import engine
+    from pipeform.reconciler.render import outcome_line, plan_text
 
     secrets = project.secrets if project else frozenset()
 
@@ -198,39 +202,32 @@ def apply_cmd(
 
     async def go():
         async with _api() as api:
-            if saved:
-                plan = _load_plan(paths[0], api.url)
+            if saved is not None:
+                plan = _load_plan(saved, api.url)
                 return plan, await engine.apply_saved_plan(
                     api, plan, confirm=confirm, lock_timeout=lock_timeout, progress=progress
                 )
             return await engine.apply_project(
-                api,
-                project,
-                confirm=confirm,
-                prune=prune,
-                allow_empty=allow_empty,
-                adopt=adopt,
-                targets=tuple(target),
-                lock_timeout=lock_timeout,
-                progress=progress,
+                api, project, confirm=confirm, lock_timeout=lock_timeout, progress=progress, **opts
             )
 
     plan, outcomes = _run(go())
     if plan.errors:
         console.print(show(plan))
-        raise typer.Exit(Exit.FAILED)
+        return Exit.FAILED
     if outcomes is None:
-        die("nothing applied")
+        err_console.print("[red]error:[/red] nothing applied")
+        return Exit.FAILED
     if not outcomes:
         console.print(show(plan) if not plan.pending else "[green]No changes.[/green]")
-        raise typer.Exit(Exit.OK)
+        return Exit.OK
     failed = [o for o in outcomes if not o.ok]
     color = "red" if failed else "green"
     console.print(f"[{color}]Apply complete: {len(outcomes) - len(failed)} changed, {len(failed)} failed.[/{color}]")
     for o in failed:
         err_console.print(f"  [red]failed[/red] {o.address}: {scrub(str(o.error), secrets)}")
     _print_pages(outcomes)
-    raise typer.Exit(Exit.FAILED if failed else Exit.OK)
+    return Exit.FAILED if failed else Exit.OK
 
 
 def _print_pages(outcomes) -> None:
@@ -267,17 +264,21 @@ def diff_cmd(
 ) -> None:
     """Show drift: objects pipeform owns that were changed or deleted on the server, or left the specs."""
     connect(state_dir)
-    project = _project(paths, env)
+    projects = load_projects(paths, env)
     from pipeform.reconciler import engine
     from pipeform.reconciler.render import drift_text
 
-    async def go():
+    async def go(project):
         async with _api() as api:
             return await engine.drift(api, project, tuple(target))
 
-    changes = _run(go())
-    console.print(drift_text(changes))
-    raise typer.Exit(Exit.CHANGES if detailed_exitcode and changes else Exit.OK)
+    drifted = False
+    for project in projects:
+        heading(project, len(projects) > 1)
+        changes = _run(go(project))
+        console.print(drift_text(changes))
+        drifted = drifted or bool(changes)
+    raise typer.Exit(Exit.CHANGES if detailed_exitcode and drifted else Exit.OK)
 
 
 @app.command("import")
