@@ -10,6 +10,7 @@ pieces (gather_inputs, desired_state, observe, make_plan, apply_plan, acquire).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pipeform.reconciler.api import ServerAPI
@@ -41,9 +42,7 @@ async def _plan(api: ServerAPI, project: Project, names: set[str]) -> tuple[Plan
     plan = make_plan(desired, actual.resources, actual.inventory, project=project.name, env=project.env, server=api.url)
     # drift is about owned objects only: a deployment nobody owns is not ours to put back
     owned = [c for c in plan.changes if c.address in actual.inventory or (c.parent or "") in actual.inventory]
-    return Plan(
-        plan.project, plan.env, plan.server, tuple(owned), plan.actual_fingerprint, plan.errors
-    ), actual.inventory
+    return replace(plan, changes=tuple(owned)), actual.inventory
 
 
 async def check(
