@@ -22,7 +22,7 @@ def run_cmd(
     """Run a flow in-process against the configured Prefect API (or the embedded server)."""
     project = project_with_flow([path], env, flow)
     if flow not in project.flows:
-        from pipeform.spec.checks import hint
+        from pipeform.spec.diagnostics import did_you_mean as hint
 
         die(f"no Flow named {flow!r}" + (f" ({hint(flow, project.flows)})" if hint(flow, project.flows) else ""))
     params = parse_params(param)

@@ -22,7 +22,7 @@ _TEMPLATE = re.compile(r"\{\{\s*prefect\.blocks\.([a-z0-9-]+)\.([a-z0-9-]+)")
 
 
 def _hint(word: str, candidates: Any) -> str | None:
-    from .checks import hint
+    from .diagnostics import did_you_mean as hint
 
     return hint(word, candidates)
 

@@ -3,7 +3,6 @@ names, references, the task graph, schedules, parameters."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -15,6 +14,7 @@ from pipeform import diskcache
 from . import check_blocks
 from . import expressions as ex
 from .diagnostics import Diagnostic, Origin
+from .diagnostics import did_you_mean as hint
 
 Locate = Callable[..., Origin]  # (kind, name, path, key=False) -> Origin
 RUNTIME_ROOTS = {"params", "tasks"}
@@ -27,11 +27,6 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "null": (type(None),),
 }
-
-
-def hint(word: str, candidates) -> str | None:
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 class Invalid:

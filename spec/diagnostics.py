@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +37,12 @@ class Diagnostic:
         where = f"{self.origin}: " if self.origin else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{self.severity} [{self.code}] {self.message}{hint}"
+
+
+def did_you_mean(word: str, candidates: Iterable[object]) -> str | None:
+    """A hint naming the closest candidate, if one is close enough."""
+    close = difflib.get_close_matches(word, sorted(str(c) for c in candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 class SpecError(Exception):

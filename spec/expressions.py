@@ -171,10 +171,6 @@ def _find_close(text: str, start: int, closer: str) -> int:
     return -1
 
 
-def has_expressions(text: str, delims: tuple[str, str]) -> bool:
-    return delims[0] in text
-
-
 @lru_cache(maxsize=4096)
 def compile_expr(source: str, limited: bool = False):
     """A callable(**context) for one expression. Raises TemplateSyntaxError."""

@@ -24,8 +24,20 @@ def format_text(text: str) -> str:
     y.explicit_start = False
     y.dump_all(docs, out)
     formatted = out.getvalue()
-    # ruamel drops a leading comment block's position relative to '---'; keep the file's header lines.
-    return formatted
+    # ruamel drops the comment lines above a leading '---' (and the '---'): put them back.
+    header = _header(text)
+    return formatted if not header or formatted.startswith(header) else header + formatted
+
+
+def _header(text: str) -> str:
+    """Comment and blank lines up to and including a leading `---` line, else ""."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.rstrip() == "---":
+            return "".join(lines[: i + 1])
+        if line.strip() and not line.lstrip().startswith("#"):
+            return ""
+    return ""
 
 
 def format_file(path: Path, check: bool) -> bool:

@@ -10,7 +10,6 @@ checked again by the models after substitution.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import marshal
 import sys
@@ -27,6 +26,7 @@ from pydantic.json_schema import models_json_schema
 from pipeform import diskcache
 
 from .diagnostics import Diagnostic
+from .diagnostics import did_you_mean as _did_you_mean
 from .load import SourceDocument
 from .models import KINDS
 from .versions import CURRENT, VERSIONS
@@ -209,11 +209,6 @@ def check(doc: SourceDocument) -> list[Diagnostic]:
         parts = {k: data[k] for k in ("metadata", "spec") if isinstance(data.get(k), dict)}
         out.extend(d for e in per_kind[kind].iter_errors(parts) for d in _diagnostics(doc, e, ()))
     return sorted(out, key=lambda d: (d.origin.line, d.origin.column) if d.origin else (0, 0))
-
-
-def _did_you_mean(word: str, candidates) -> str | None:
-    close = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _expand(error: ValidationError) -> list[ValidationError]:

@@ -34,3 +34,13 @@ def test_fmt_refuses_invalid_yaml(cli, write):
     result = cli("fmt", path)
     assert result.exit_code == 1 and "[yaml.syntax]" in result.output
     assert path.read_text() == "a: [1\n"
+
+
+def test_fmt_keeps_a_header_comment_above_the_first_separator():
+    from pipeform.spec.fmt import format_text
+
+    text = "# Owned by the data team.\n# Do not edit by hand.\n---\napiVersion: pipeform/v1\nkind: Project\n"
+    once = format_text(text)
+    assert once.startswith("# Owned by the data team.\n# Do not edit by hand.\n---\n")
+    assert "kind: Project" in once
+    assert format_text(once) == once  # stable

@@ -82,27 +82,30 @@ def _editor_errors(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "spec",
+    ("spec", "valid"),
     [
-        "{type: process}",
-        "{type: process, concurrency_limit: 3}",
-        "{type: process, concurrency_limit: << values.n >>}",
-        "{type: process, concurrency_limit: three}",
-        "{type: process, concurency_limit: 3}",
-        "{type: process, queues: [{name: q, priority: 0}]}",
-        "{queues: []}",
+        ("{type: process}", True),
+        ("{type: process, concurrency_limit: 3}", True),
+        ("{type: process, concurrency_limit: << values.n >>}", True),
+        ("{type: process, concurrency_limit: three}", False),
+        ("{type: process, concurency_limit: 3}", False),
+        ("{type: process, queues: [{name: q, priority: 0}]}", False),  # priority >= 1
+        ("{queues: []}", False),
     ],
 )
-def test_cli_accepts_exactly_what_an_editor_accepts(write, spec):
+def test_cli_accepts_exactly_what_an_editor_accepts(write, spec, valid):
     path = write("p.yaml", f"apiVersion: pipeform/v1\nkind: WorkPool\nmetadata: {{name: p}}\nspec: {spec}\n")
     editor_ok = _editor_errors(path) == []
     _, diagnostics = load_project([path])
     cli_schema_ok = not any(d.code.startswith(("schema.", "doc.")) for d in diagnostics)
-    assert editor_ok == cli_schema_ok
+    assert editor_ok == valid, _editor_errors(path)
+    assert cli_schema_ok == valid, diagnostics
 
 
 def test_examples_carry_the_schema_modeline():
-    for f in sorted((ROOT / "examples").rglob("*.y*ml")):
+    files = sorted((ROOT / "examples").rglob("*.y*ml"))
+    assert len(files) >= 4, files  # every example has specs: an empty glob must not pass
+    for f in files:
         first = f.read_text().splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema=") and first.endswith(
             "schemas/pipeform-v1.schema.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from .automation import AutomationDocument
 from .block import BlockDocument
@@ -12,8 +12,6 @@ from .deployment import DeploymentDocument
 from .flow import FlowDocument
 from .project import ProjectDocument
 from .resources import ConcurrencyLimitDocument, EnvironmentDocument, VariableDocument, WorkPoolDocument
-
-API_VERSION = "pipeform/v1"
 
 KINDS: dict[str, type] = {
     "Project": ProjectDocument,
@@ -39,6 +37,5 @@ Document = Annotated[
     | BlockDocument,
     Field(discriminator="kind"),
 ]
-DOCUMENT_ADAPTER: TypeAdapter[Document] = TypeAdapter(Document)
 
-__all__ = ["API_VERSION", "DOCUMENT_ADAPTER", "KINDS", "Document"]
+__all__ = ["KINDS", "Document"]

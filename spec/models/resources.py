@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .block import from_env_name
-from .common import Metadata, Name, PrefectMetadata, PrefectName, Strict, Tags, VariableMetadata
+from .common import Metadata, PrefectMetadata, PrefectName, Strict, Tags, VariableMetadata
 
 
 class WorkQueue(Strict):
@@ -123,6 +123,3 @@ class EnvironmentDocument(Strict):
     kind: Literal["Environment"] = Field(description="Document kind.")
     metadata: Metadata
     spec: EnvironmentSpec
-
-
-_ = Name
