@@ -7,6 +7,7 @@ plan refuses, what observe cannot decide, why an apply change failed. Codes are 
 | `plan.adopt-required` | plan | the object exists on the server and pipeform did not create it |
 | `plan.prune-all` | plan | prune would delete everything pipeform owns for the project |
 | `observe.ambiguous` | observe | several server objects stand for one address |
+| `observe.block-type-unknown` | observe | a Block's type is neither on the server nor installed |
 | `apply.server` | apply | the server refused or failed the request |
 | `apply.invalid` | apply | the change cannot be sent (a saved plan's secret cannot be re-read, ...) |
 | `apply.blocked` | apply | an object it depends on failed earlier in the same apply |
@@ -19,6 +20,7 @@ from pipeform.spec.diagnostics import Diagnostic, Origin
 ADOPT_REQUIRED = "plan.adopt-required"
 PRUNE_ALL = "plan.prune-all"
 AMBIGUOUS = "observe.ambiguous"
+BLOCK_TYPE_UNKNOWN = "observe.block-type-unknown"
 APPLY_SERVER = "apply.server"
 APPLY_INVALID = "apply.invalid"
 APPLY_BLOCKED = "apply.blocked"

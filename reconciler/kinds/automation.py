@@ -52,7 +52,7 @@ def _deployment_ref(project: Project, ref: str | None) -> str | None:
 def _target_ref(project: Project, action: Any) -> str | None:
     """The block (as TYPE/NAME), work pool, queue or automation an action names."""
     field = ACTION_REF.get(action.type)
-    ref = getattr(action, field, None) if field else None
+    ref: str | None = getattr(action, field, None) if field else None
     if field != "block" or ref is None:
         return ref
     if "/" in ref or "." in ref:

@@ -142,10 +142,10 @@ def server_action(
     form (by id: `ids` for deployments, `refs` for (field, name))."""
     field = ACTION_REF.get(a["type"])
     if field is not None:
-        out = {k: v for k, v in a.items() if k != field}
+        by_id = {k: v for k, v in a.items() if k != field}
         if a.get(field):
-            out[REF_FIELDS[field]] = (refs or {})[(field, a[field])]
-        return out
+            by_id[REF_FIELDS[field]] = (refs or {})[(field, a[field])]
+        return by_id
     if a["type"] not in DEPLOYMENT_ACTIONS:
         return dict(a)
     out: dict[str, Any] = {"type": a["type"], "source": a["source"]}

@@ -16,6 +16,7 @@ from pipeform.spec import block_types
 
 from ..api import ServerAPI, seg
 from ..changes import ResourceChange
+from ..diagnostics import BLOCK_TYPE_UNKNOWN, located
 from ..resources import Resource
 from . import block_values as bv
 from .base import ApplyContext, Body, ImportedDoc, Kind, NotImported, ObserveContext, filtered
@@ -77,10 +78,11 @@ class BlockKind(Kind):
         installed = block_types.installed()
         for slug in sorted(slugs - set(installed)):
             if not await ctx.api.request("GET", f"/block_types/slug/{seg(slug)}", ok=(404,)):
-                ctx.errors.append(
+                message = (
                     f"block type {slug!r} is neither registered on the server nor installed here"
                     " (install the Prefect collection that provides it)"
                 )
+                ctx.errors.append(located(BLOCK_TYPE_UNKNOWN, message))
         return []
 
     def comparable(self, want: Body, have: Body) -> tuple[Body, Body]:

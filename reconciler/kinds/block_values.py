@@ -206,7 +206,7 @@ def observed_data(data: dict[str, Any], hashes: Mapping[str, Any] | None) -> tup
 
 def comparable_data(want: dict[str, Any], secret_paths: Iterable[str], salt: str | None) -> dict[str, Any]:
     """Desired data with each secret value replaced by its HMAC under the server side's salt."""
-    out = json.loads(json.dumps(want))
+    out: dict[str, Any] = json.loads(json.dumps(want))
     for dotted in secret_paths:
         path = tuple(dotted.split("."))
         if _get(want, path) is not None:
