@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -65,9 +66,20 @@ def task_runs(flow_run_id) -> list[tuple[str, str]]:
         async with get_client() as client:
             return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
-    runs = asyncio.run(read())
-    # "Cached": the second of the two runs may be served from the first one's cache
-    return sorted((re.sub(r"-[0-9a-f]{3}$", "", r.name), r.state.name.replace("Cached", "Completed")) for r in runs)
+    # Task-run states reach the server through Prefect's event stream, after the flow run has
+    # returned: under load the last ones may still read Pending. Read until every state is final
+    # and two reads agree.
+    deadline = time.monotonic() + 60
+    previous = None
+    while True:
+        runs = asyncio.run(read())
+        # "Cached": the second of the two runs may be served from the first one's cache
+        current = sorted((re.sub(r"-[0-9a-f]{3}$", "", r.name), r.state.name.replace("Cached", "Completed")) for r in runs)
+        settled = all(r.state is not None and r.state.is_final() for r in runs)
+        if (settled and current == previous) or time.monotonic() > deadline:
+            return current
+        previous = current
+        time.sleep(0.5)
 
 
 def same_behaviour(project, flow_name: str, tmp_path: Path, *param_sets: dict, out: Path | None = None) -> list:
