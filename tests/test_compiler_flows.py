@@ -43,7 +43,19 @@ def task_runs(flow_run_id):
     async def read(client):
         return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
-    return api(read)
+    # Task-run states reach the server through Prefect's event stream, after the flow run has
+    # returned: under load the last ones may still be missing or Pending. Read until every
+    # state is final and two reads agree.
+    deadline = time.monotonic() + 60
+    previous = None
+    while True:
+        runs = api(read)
+        current = sorted((str(r.id), r.state.name if r.state else None) for r in runs)
+        settled = all(r.state is not None and r.state.is_final() for r in runs)
+        if (settled and current == previous) or time.monotonic() > deadline:
+            return runs
+        previous = current
+        time.sleep(0.5)
 
 
 def logs(flow_run_id) -> list[str]:

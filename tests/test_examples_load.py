@@ -152,8 +152,21 @@ def test_validate_with_env_prod(cli):
 def _task_states(api: str, state) -> dict[str, list[str]]:
     """Task name -> state names of its runs (task runs are named NAME-xyz)."""
     body = {"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200}
+    # Task-run states reach the server through Prefect's event stream, after the flow run has
+    # returned: under load the last ones may still be missing or Pending. Read until every
+    # state is final and two reads agree.
+    final = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+    deadline = time.monotonic() + 60
+    previous = None
+    while True:
+        runs = httpx.post(f"{api}/task_runs/filter", json=body, timeout=30).json()
+        current = sorted((r["id"], r["state_type"]) for r in runs)
+        if (current == previous and all(t in final for _, t in current)) or time.monotonic() > deadline:
+            break
+        previous = current
+        time.sleep(0.5)
     found: dict[str, list[str]] = {}
-    for run in httpx.post(f"{api}/task_runs/filter", json=body, timeout=30).json():
+    for run in runs:
         found.setdefault(run["name"].rsplit("-", 1)[0], []).append(run["state"]["name"])
     return found
 
