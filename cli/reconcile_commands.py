@@ -287,7 +287,7 @@ def import_cmd(
     kind: list[str] = typer.Option(
         [],
         "--kind",
-        help="Only these kinds (repeatable): WorkPool, ConcurrencyLimit, Variable, Deployment, Automation.",
+        help="Only these kinds (repeatable): WorkPool, ConcurrencyLimit, Variable, Block, Deployment, Automation.",
     ),
     name: str | None = typer.Option(None, "--name", help="Only the object of this name."),
     state_dir: str | None = STATE_DIR,

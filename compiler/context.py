@@ -1,9 +1,11 @@
 """Run-time expressions (`$[ ]`): the roots they read and how a value is rendered.
 
 The one home of run-time expression roots: `params` (the flow run's parameters),
-`tasks.NAME.result` (upstream results) and, in a task's run name only, `inputs`. A new
-root (for example `secrets.X` or `variables.X`) is added to `evaluation_context` here, to
-`ROOTS`, and to emit_expr.Refs for emitted code. Pure: no Prefect.
+`tasks.NAME.result` (upstream results), `secrets.NAME`, `variables.NAME` and
+`blocks.TYPE.NAME` (read from the server when an expression reads them, run_resources.py)
+and, in a task's run name only, `inputs`. A new root is added to `evaluation_context`
+here, to `ROOTS`, and to emit/expr.Refs for emitted code. Pure: Prefect is imported only
+when a server root is read.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeform.spec import expressions as ex
+from pipeform.spec.check_blocks import RESOURCE_ROOTS
 
-ROOTS = ("params", "tasks", "inputs")
+from .run_resources import resource_context
+
+ROOTS = ("params", "tasks", "inputs", *RESOURCE_ROOTS)
 
 
 def evaluation_context(params: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
-    """What an expression sees inside a flow run: parameters and the results it reads."""
-    return {"params": params, "tasks": {name: {"result": value} for name, value in results.items()}}
+    """What an expression sees inside a flow run: parameters, the results it reads, and the
+    server's secrets, variables and blocks (loaded lazily, only those read)."""
+    return {
+        "params": params,
+        "tasks": {name: {"result": value} for name, value in results.items()},
+        **resource_context(),
+    }
 
 
 def name_context(root: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from pipeform.spec import expressions as ex
 from pipeform.spec.checks import deployment_flow_name, find_cycle, task_references
 from pipeform.spec.diagnostics import Diagnostic, SpecError
+from pipeform.spec.models.block import is_local_path, local_storage_name
 from pipeform.spec.models.flow import FlowSpec, Task
 from pipeform.spec.models.options import (
     DaskRunner,
@@ -31,7 +32,6 @@ from .ir import (
     FlowIR,
     FlowOptionsIR,
     HookIR,
-    LocalStorage,
     ParamIR,
     ProcessPool,
     PythonCall,
@@ -84,7 +84,7 @@ def retry_delays(delay: Any, retries: int) -> tuple[tuple[float, ...], float | N
     return (float(delay),) * count, None
 
 
-def _task_options(o: dict[str, Any]) -> TaskOptionsIR:
+def _task_options(o: dict[str, Any], project: Project) -> TaskOptionsIR:
     retries = o.get("retries") or 0
     delays, jitter = retry_delays(o.get("retry_delay_seconds"), retries)
     cache = o.get("cache")
@@ -105,7 +105,7 @@ def _task_options(o: dict[str, Any]) -> TaskOptionsIR:
             cache.key_storage,
         ),
         persist_result=o.get("persist_result"),
-        result_storage=storage(o.get("result_storage")),
+        result_storage=storage(project, o.get("result_storage")),
         result_serializer=o.get("result_serializer"),
         log_prints=o.get("log_prints"),
         tags=tuple(o.get("tags") or ()),
@@ -187,11 +187,18 @@ def _action(project: Project, t: Task) -> Action:
     return Approval(a.message, a.timeout_seconds, fields)
 
 
-def storage(value: str | None) -> Storage | None:
-    """A path (/, ., ~) is a local folder; anything else names a block ('s3-bucket/results')."""
+def storage(project: Project, value: str | None) -> Storage | None:
+    """Always a saved block, by Prefect's 'TYPE/NAME' slug (Prefect refuses an unsaved
+    storage block): a path (/, ., ~) is the LocalFileSystem block pipeform keeps for it
+    (made by apply, kinds/block.py), a bare name a Block document, 'TYPE.NAME' as 'TYPE/NAME'."""
     if value is None:
         return None
-    return LocalStorage(value) if value.startswith(("/", ".", "~")) else BlockStorage(value)
+    if is_local_path(value):
+        return BlockStorage(f"local-file-system/{local_storage_name(project.name, value)}")
+    if "/" in value or "." in value:
+        return BlockStorage(value.replace(".", "/", 1) if "/" not in value else value)
+    doc = project.of_kind("Block").get(value)
+    return BlockStorage(f"{doc.spec.type}/{value}" if doc else value)
 
 
 def task_runner(spec: Any) -> TaskRunnerIR | None:
@@ -218,7 +225,7 @@ def _task(project: Project, spec: FlowSpec, t: Task, source: SourceRef) -> TaskI
         data_deps=_data_deps(t),
         order_deps=frozenset(t.depends_on),
         when=t.when,
-        options=_task_options(_merge(t, spec.task_defaults, project.defaults.task)),
+        options=_task_options(_merge(t, spec.task_defaults, project.defaults.task), project),
         hooks=_hooks(t.hooks),
         description=t.description,
         source=source,
@@ -294,7 +301,7 @@ def _flow_options(project: Project, spec: FlowSpec) -> FlowOptionsIR:
         retry_delay_seconds=float(delay) if isinstance(delay, int | float) else None,  # flows take a number only
         timeout_seconds=pick("timeout_seconds"),
         persist_result=pick("persist_result"),
-        result_storage=storage(pick("result_storage")),
+        result_storage=storage(project, pick("result_storage")),
         result_serializer=pick("result_serializer"),
         log_prints=pick("log_prints"),
         tags=tuple(dict.fromkeys([*fd.tags, *spec.tags])),

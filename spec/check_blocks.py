@@ -224,6 +224,28 @@ def _storage_ref(value: str | None, by_kind: dict[str, dict[str, Any]], where: O
 RESOURCE_ROOTS = ("secrets", "variables", "blocks")
 
 
+def flow_resource_refs(
+    spec: Any, by_kind: dict[str, dict[str, Any]], at: Callable[..., Origin]
+) -> Iterator[Diagnostic]:
+    """Every `secrets.`, `variables.`, `blocks.` read of a flow's tasks and `returns`."""
+    from . import expressions as ex
+    from .checks import _expressions, task_references
+
+    found = [((("tasks", i, *path)), expr) for i, t in enumerate(spec.tasks) for path, expr in task_references(t)]
+    if isinstance(spec.returns, str | dict | list):
+        found += list(_expressions(spec.returns, ("returns",)))
+    for path, expr in found:
+        if isinstance(expr, ex.ExpressionSyntaxError):
+            continue  # reported by check_flow
+        try:
+            refs = ex.references(expr.source)
+        except ex.TemplateError:
+            continue
+        for ref in refs:
+            if ref[0] in RESOURCE_ROOTS:
+                yield from runtime_ref(ref, by_kind, at(*path))
+
+
 def runtime_ref(ref: tuple[str, ...], by_kind: dict[str, dict[str, Any]], where: Origin) -> Iterator[Diagnostic]:
     """`secrets.NAME`, `variables.NAME`, `blocks.TYPE.NAME` against the declared documents."""
     root = ref[0]

@@ -17,7 +17,7 @@ from .diagnostics import Diagnostic, Origin
 from .diagnostics import did_you_mean as hint
 
 Locate = Callable[..., Origin]  # (kind, name, path, key=False) -> Origin
-RUNTIME_ROOTS = {"params", "tasks"}
+RUNTIME_ROOTS = {"params", "tasks", *check_blocks.RESOURCE_ROOTS}
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -198,6 +198,7 @@ def check_flow(flow: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) ->
         for hpath, hooks in (("hooks", t.hooks),):
             yield from _check_hooks(hooks, tasks, lambda *p, _i=i, _h=hpath: at("tasks", _i, _h, *p))
     yield from _check_hooks(spec.hooks, tasks, lambda *p: at("hooks", *p))
+    yield from check_blocks.flow_resource_refs(spec, by_kind, at)
     if isinstance(spec.returns, str | dict | list):
         for path, expr in _expressions(spec.returns, ("returns",)):
             if isinstance(expr, ex.ExpressionSyntaxError):

@@ -19,6 +19,7 @@ ExpressionFailed, the author's mistake, never an internal error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -117,6 +118,20 @@ class ExpressionSyntaxError(ValueError):
         self.offset = offset
 
 
+# Block and variable names contain '-', which Jinja reads as a minus: `secrets.api-token`
+# and `blocks.s3-bucket.raw-data` are rewritten as subscripts before parsing (names win).
+_NAMED = re.compile(r"(?<![\w.'\"\]])\b(secrets|variables)\.([A-Za-z0-9_][A-Za-z0-9_-]*[A-Za-z0-9_]|[A-Za-z0-9_])")
+_BLOCK = re.compile(r"(?<![\w.'\"\]])\bblocks\.([a-z0-9][a-z0-9-]*)\.([a-z0-9][a-z0-9-]*)")
+
+
+def resource_names(source: str) -> str:
+    """`secrets.api-token` -> `secrets['api-token']`, `blocks.s3-bucket.x` -> `blocks['s3-bucket']['x']`."""
+    if "-" not in source:
+        return source
+    source = _BLOCK.sub(lambda m: f"blocks[{m[1]!r}][{m[2]!r}]", source)
+    return _NAMED.sub(lambda m: f"{m[1]}[{m[2]!r}]" if "-" in m[2] else m[0], source)
+
+
 def split(text: str, delims: tuple[str, str]) -> tuple[Part, ...]:
     """Split a string into literal text and expressions. Raises ExpressionSyntaxError."""
     opener, closer = delims
@@ -141,7 +156,7 @@ def split(text: str, delims: tuple[str, str]) -> tuple[Part, ...]:
         if buf:
             parts.append("".join(buf))
             buf = []
-        parts.append(Expr(source, i))
+        parts.append(Expr(resource_names(source) if delims == RUN_TIME else source, i))
         i = end + len(closer)
     if buf:
         parts.append("".join(buf))

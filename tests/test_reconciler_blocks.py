@@ -240,3 +240,36 @@ def test_existing_block_needs_adopt_and_is_then_written_once(tmp_path, monkeypat
     assert [c.action for c in plan.pending] == [Action.UPDATE] and all(o.ok for o in outcomes)
     assert _block("secret", f"{name}-api-token", secrets=True)["data"]["value"] == "adopted-value"
     assert plan_specs(path).pending == ()
+
+
+def test_import_of_a_secret_block_and_a_sensitive_variable_writes_no_secret(tmp_path, monkeypatch, cli):
+    password = f"imp-pw-{uuid.uuid4().hex}"
+    monkeypatch.setenv("PF_TEST_IMPORT_PW", password)
+    var = "apiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: NAME_pw}\nspec: {value: {from_env: PF_TEST_IMPORT_PW}, sensitive: true}\n"
+    path, name = project_dir(tmp_path, var, prefix="imp")
+    _, outcomes, _ = apply_specs(path)
+    assert all(o.ok for o in outcomes), outcomes
+    by_hand = f"{name}-by-hand"  # a Secret block made outside pipeform
+    secret_type = server("GET", "/block_types/slug/secret")
+    schema = server(
+        "POST", "/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [secret_type["id"]]}}}
+    )
+    hand_value = f"hand-{uuid.uuid4().hex}"
+    server(
+        "POST",
+        "/block_documents/",
+        {
+            "name": by_hand,
+            "data": {"value": hand_value},
+            "block_type_id": secret_type["id"],
+            "block_schema_id": schema[0]["id"],
+        },
+    )
+    out = tmp_path / "imported"
+    result = cli("import", out, "--kind", "Block", "--kind", "Variable")
+    assert result.exit_code == 0, result.output
+    written = "".join(p.read_text() for p in out.rglob("*.yaml"))
+    assert password not in written and hand_value not in written and password not in result.output
+    assert f"name: {name}-pw" in written and f"name: {by_hand}" in written
+    assert f"from_env: {name.upper()}_PW" in written and f"from_env: {by_hand.upper().replace('-', '_')}" in written
+    assert "pipeform-secret-hash" not in written  # pipeform's bookkeeping is never imported

@@ -173,3 +173,63 @@ def test_from_env_only_in_secret_fields(write):
     text = BLOCKS.replace("url: http://127.0.0.1:9/hook", "url: {from_env: HOOK_URL}")
     _, diags = problems(write, text)
     assert [(c, line) for c, line, *_ in diags] == [("block.from-env-not-secret", 15)]
+
+
+def test_run_time_roots_are_checked_against_declared_documents(write):
+    flow = """\
+---
+apiVersion: pipeform/v1
+kind: Variable
+metadata: {name: bucket}
+spec: {value: s3://b}
+---
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: f}
+spec:
+  tasks:
+    - name: t
+      python: "pkg:t"
+      inputs:
+        a: "$[ secrets.api-token ]"
+        b: "$[ variables.bucket ]"
+        c: "$[ secrets.api-tokn ]"
+        d: "$[ variables.buckt ]"
+        e: "$[ blocks.secret.api-token ]"
+        f: "$[ blocks.secret ]"
+        g: "$[ secrets.alerts ]"
+"""
+    _, diags = problems(write, BLOCKS + flow.lstrip("-\n"))
+    assert sorted(diags) == [
+        ("expr.invalid-ref", 37, "error", None),
+        ("ref.block-type", 38, "error", None),  # a custom-webhook is not a secret
+        ("ref.unknown-secret", 34, "warning", "did you mean 'api-token'?"),
+        ("ref.unknown-variable", 35, "warning", "did you mean 'bucket'?"),
+    ]
+
+
+def test_result_storage_compiles_to_saved_blocks(write):
+    from pipeform.compiler import lower
+
+    text = (
+        BLOCKS
+        + """\
+apiVersion: pipeform/v1
+kind: Block
+metadata: {name: results}
+spec: {type: local-file-system, data: {basepath: /tmp/r}}
+---
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: f}
+spec:
+  result_storage: ./results
+  tasks:
+    - {name: t, python: "pkg:t", result_storage: results}
+"""
+    )
+    project, diags = problems(write, text)
+    assert diags == []
+    ir = lower(project, "f")
+    assert ir.options.result_storage.slug.startswith("local-file-system/pipeform-")  # Prefect needs a saved block
+    assert ir.tasks[0].options.result_storage.slug == "local-file-system/results"

@@ -44,6 +44,12 @@ class Refs:
         self.used[name] = None
         return name
 
+    def resource(self, root: str, *names: str) -> str:
+        """`secrets.X`, `variables.X`, `blocks.TYPE.NAME`: read from the server by pipeform's
+        run-time helpers (which also mask secrets in the run's logs)."""
+        fn = {"secrets": "read_secret", "variables": "read_variable", "blocks": "read_block"}[root]
+        return f"{self.e.use('pipeform.compiler.run_resources', fn)}({', '.join(string(n) for n in names)})"
+
     def result(self, name: str) -> str:
         if self.mode not in ("body", "wrapper"):
             raise Unsupported("only parameters can be read here (no task results exist yet)")
@@ -111,6 +117,19 @@ def _path(node: nodes.Getattr | nodes.Getitem, refs: Refs, sub: Callable[[nodes.
         if base.name == "inputs" and refs.mode != "task_name":
             raise Unsupported("'inputs' exists only in a task's run_name")
         return refs.param(key)
+    if isinstance(base, nodes.Name) and base.name in ("secrets", "variables") and key is not None:
+        return refs.resource(base.name, key)
+    if isinstance(base, nodes.Name) and base.name == "blocks":
+        raise Unsupported("a block is read as blocks.TYPE.NAME")
+    if (
+        isinstance(base, nodes.Getattr | nodes.Getitem)
+        and isinstance(base.node, nodes.Name)
+        and base.node.name == "blocks"
+    ):
+        slug = base.attr if isinstance(base, nodes.Getattr) else _const_key(base)
+        if slug is None or key is None:
+            raise Unsupported("a block is read as blocks.TYPE.NAME")
+        return refs.resource("blocks", slug, key)
     if isinstance(base, nodes.Name) and base.name == "tasks":
         raise Unsupported("a task is read through its result: tasks.NAME.result")
     if (
