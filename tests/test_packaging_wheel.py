@@ -15,6 +15,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tarfile
 import tomllib
 import venv
 import zipfile
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 def _copy_source(dest: Path) -> Path:
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, dest / name)
     for folder in sorted({d.split("/")[0] for d in PACKAGE_DIRS.values()}):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -61,10 +62,58 @@ def run(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
 def wheel(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     src = _copy_source(work / "src")
-    built = run([sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), str(src)], cwd=work)
+    # sdist first, then the wheel built from the unpacked sdist: the sdist is complete.
+    built = run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(src)], cwd=work)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (found,) = (work / "dist").glob("pipeform-*.whl")
     return found
+
+
+def test_metadata_is_complete_for_a_release(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        metadata = Parser().parsestr(zf.read(f"pipeform-{VERSION}.dist-info/METADATA").decode())
+    assert metadata["License-Expression"] == "Apache-2.0" and metadata["License-File"] == "LICENSE"
+    assert f"pipeform-{VERSION}.dist-info/licenses/LICENSE" in names and "pipeform/py.typed" in names
+    classifiers = metadata.get_all("Classifier")
+    assert "Typing :: Typed" in classifiers and "Programming Language :: Python :: 3.11" in classifiers
+    urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL"))
+    assert {"Homepage", "Source", "Issues", "Documentation"} <= set(urls)
+    assert metadata["Requires-Python"] == ">=3.11" and metadata["Description-Content-Type"] == "text/markdown"
+    assert "pipeform/templates/github-workflow.yml" in names  # `pipeform init` needs its templates
+    (sdist,) = wheel.parent.glob("pipeform-*.tar.gz")
+    with tarfile.open(sdist) as tf:
+        members = {m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name}
+    assert {"LICENSE", "README.md", "pyproject.toml", "pipeform/py.typed", "schemas/pipeform-v1.schema.json"} <= members
+
+
+def test_wheel_and_sdist_pass_twine_check(wheel):
+    twine = shutil.which("twine") or shutil.which("twine", path=str(Path(sys.executable).parent))
+    if not twine:
+        pytest.skip("twine is not installed (it is in the dev extra)")
+    checked = run([twine, "check", "--strict", *map(str, sorted(wheel.parent.iterdir()))], cwd=wheel.parent)
+    assert checked.returncode == 0 and checked.stdout.count("PASSED") == 2, checked.stdout + checked.stderr
+
+
+def _readme_block(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    after = text[text.index(marker) :]
+    return after.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_wheel_commands_install_pipeform_in_a_fresh_venv(tmp_path):
+    """The README's wheel block, run as it is in a copy of the source: a throwaway venv builds
+    the wheel, a fresh venv (HOME is a temp folder) installs it with every dependency."""
+    block = _readme_block("<!-- readme-wheel-install")
+    src = _copy_source(tmp_path / "pipeform")
+    home = tmp_path / "home"
+    home.mkdir()
+    done = run(["bash", "-euo", "pipefail", "-c", block], cwd=src, env={"HOME": str(home)}, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == f"pipeform {VERSION}"
+    installed = home / ".venvs" / "pipeform"
+    where = run([str(installed / "bin" / "python"), "-c", "import pipeform; print(pipeform.__file__)"], cwd=tmp_path)
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stdout + where.stderr
 
 
 @pytest.fixture(scope="module")
