@@ -1,7 +1,8 @@
 """`.pre-commit-hooks.yaml` through the real pre-commit (`pre-commit try-repo` of this checkout)
 on a sample git repository: a bad spec fails pipeform-validate with located output, a badly
 formatted one is rewritten by pipeform-fmt. pre-commit installs the hook's environment from
-this checkout (`language: python`) once; PRE_COMMIT_HOME is kept across runs to reuse it."""
+this checkout (`language: python`): try-repo in a store of its own, `pre-commit run` in
+PRE_COMMIT_HOME (kept across runs)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def pre_commit() -> str:
 def sample_repo(path: Path, files: dict[str, str]) -> Path:
     path.mkdir()
     for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"]):
         subprocess.run(cmd, cwd=path, check=True, capture_output=True)
@@ -51,36 +53,46 @@ def hooks_repo(tmp_path_factory) -> Path:
     return repo
 
 
-def try_repo(hooks: Path, repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
+def pre_commit_in(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # try-repo builds the hook's environment in a fresh store every call (minutes: pipeform and
+    # its dependencies); `pre-commit run` keeps it in PRE_COMMIT_HOME, kept across runs.
     home = Path(tempfile.gettempdir()) / "pipeform-pre-commit-home"
-    env = clean_env(PRE_COMMIT_HOME=str(home))
     return subprocess.run(
-        [pre_commit(), "try-repo", str(hooks), hook, "--all-files"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=1200,
+        [pre_commit(), *args], cwd=repo, env=clean_env(PRE_COMMIT_HOME=str(home)),
+        capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
 
 
-def test_validate_hook_fails_a_bad_spec_with_its_location(hooks_repo, tmp_path):
-    bad = GOOD.replace("flow: hello", "flow: helo")
-    repo = sample_repo(tmp_path / "bad", {"pipeline.yaml": bad})
-    done = try_repo(hooks_repo, repo, "pipeform-validate")
-    assert done.returncode == 1, done.stdout + done.stderr
-    line = next(i for i, text in enumerate(bad.splitlines(), 1) if "flow: helo" in text)
-    assert f"pipeline.yaml:{line}:" in done.stdout and "helo" in done.stdout, done.stdout
-
-    good = sample_repo(tmp_path / "good", {"pipeline.yaml": GOOD})
-    done = try_repo(hooks_repo, good, "pipeform-validate")
-    assert done.returncode == 0, done.stdout + done.stderr
+MESSY = (
+    GOOD.replace("  name: hello-every-hour", "  name:     hello-every-hour")
+    .replace("  type: process", "  type:   process")
+    .replace("  name: quickstart\n", "  name: messy\n")
+)  # its own project beside the bad one
+BAD = GOOD.replace("flow: hello", "flow: helo")
 
 
-def test_fmt_hook_rewrites_a_badly_formatted_spec(hooks_repo, tmp_path):
-    messy = GOOD.replace("  name: hello-every-hour", "  name:     hello-every-hour").replace(
-        "  type: process", "  type:   process"
+def test_try_repo_validate_fails_a_bad_spec_with_its_location_and_fmt_fixes_a_messy_one(hooks_repo, tmp_path):
+    repo = sample_repo(tmp_path / "sample", {"bad/pipeline.yaml": BAD, "messy/pipeline.yaml": MESSY})
+    done = pre_commit_in(repo, "try-repo", str(hooks_repo), "--all-files")  # both hooks
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    line = next(i for i, text in enumerate(BAD.splitlines(), 1) if "flow: helo" in text)
+    sections = {part.split(".", 1)[0]: part for part in out.split("\npipeform ")[1:]}  # one per hook
+    validate, fmt = sections["validate"], sections["fmt"]
+    assert "Failed" in validate and f"bad/pipeline.yaml:{line}:" in validate and "helo" in validate, out
+    assert "Failed" in fmt and "files were modified by this hook" in fmt, out
+    fixed = (repo / "messy" / "pipeline.yaml").read_text()
+    assert fixed != MESSY and "name: hello-every-hour" in fixed and "type: process" in fixed
+
+
+def test_hooks_pass_on_good_specs_from_a_project_config(hooks_repo, tmp_path):
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hooks_repo, capture_output=True, text=True).stdout.strip()
+    config = (  # what `pipeform init` writes, pointed at this checkout
+        f"repos:\n  - repo: {hooks_repo}\n    rev: {rev}\n    hooks:\n"
+        "      - {id: pipeform-validate, args: [pipelines]}\n      - {id: pipeform-fmt, args: [pipelines]}\n"
     )
-    repo = sample_repo(tmp_path / "messy", {"pipeline.yaml": messy})
-    done = try_repo(hooks_repo, repo, "pipeform-fmt")
-    assert done.returncode == 1 and "files were modified by this hook" in done.stdout, done.stdout + done.stderr
-    fixed = (repo / "pipeline.yaml").read_text()
-    assert "name: hello-every-hour" in fixed and "type: process" in fixed and fixed != messy
-    again = try_repo(hooks_repo, repo, "pipeform-fmt")  # formatted now: the hook passes and changes nothing
-    assert again.returncode == 0 and (repo / "pipeline.yaml").read_text() == fixed, again.stdout
+    repo = sample_repo(tmp_path / "good", {"pipelines/pipeline.yaml": GOOD, ".pre-commit-config.yaml": config})
+    done = pre_commit_in(repo, "run", "--all-files")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Passed") == 2, done.stdout
+    assert (repo / "pipelines" / "pipeline.yaml").read_text() == GOOD
