@@ -272,11 +272,13 @@ def diff_cmd(
         async with _api() as api:
             return await engine.drift(api, project, tuple(target))
 
+    from pipeform.masking import scrub
+
     drifted = False
     for project in projects:
         heading(project, len(projects) > 1)
         changes = _run(go(project))
-        console.print(drift_text(changes))
+        console.print(scrub(drift_text(changes), project.secrets))  # declared sensitive env values masked
         drifted = drifted or bool(changes)
     raise typer.Exit(Exit.CHANGES if detailed_exitcode and drifted else Exit.OK)
 
