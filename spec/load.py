@@ -315,7 +315,42 @@ def _too_deep_at(root: yaml.Node, memo: dict[int, _Shape]) -> yaml.Node:
     return node
 
 
+def _tree_shape(root: yaml.Node) -> tuple[_Shape, yaml.Node | None] | None:
+    """The shape of a document without aliases (a tree: the common case) in one cheap
+    pass, with the first node nested too deep; None when a node is shared (aliases)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    chars = height = 0
+    too_deep = None
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            return None
+        seen.add(id(node))
+        if depth > height:
+            height = depth
+            if depth == MAX_DEPTH + 1 and too_deep is None:
+                too_deep = node
+        value = node.value
+        if isinstance(node, yaml.ScalarNode):
+            chars += len(value)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        else:
+            stack.extend((v, depth + 1) for v in value)
+    return _Shape(len(seen), chars, height), too_deep
+
+
 def _shape_problem(name: str, root: yaml.Node) -> Diagnostic | None:
+    tree = _tree_shape(root)
+    if tree is not None:
+        shape, deep = tree
+        if shape.height > MAX_DEPTH:
+            message = f"document nests more than {MAX_DEPTH} levels deep"
+            return Diagnostic("yaml.too-deep", message, _origin(name, (deep or root).start_mark))
+        return None  # a tree is at most as big as its file: no alias bomb
     memo: dict[int, _Shape] = {}
     shape, cycle = _shape(root, memo)
     if shape is None:
