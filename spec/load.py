@@ -346,8 +346,8 @@ def _tree_shape(root: yaml.Node) -> tuple[_Shape, yaml.Node | None] | None:
 def _shape_problem(name: str, root: yaml.Node) -> Diagnostic | None:
     tree = _tree_shape(root)
     if tree is not None:
-        shape, deep = tree
-        if shape.height > MAX_DEPTH:
+        tree_shape, deep = tree
+        if tree_shape.height > MAX_DEPTH:
             message = f"document nests more than {MAX_DEPTH} levels deep"
             return Diagnostic("yaml.too-deep", message, _origin(name, (deep or root).start_mark))
         return None  # a tree is at most as big as its file: no alias bomb
