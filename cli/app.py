@@ -35,6 +35,7 @@ def _register() -> None:
     from pipeform.cli import (  # noqa: F401
         compile_commands,
         convert_commands,
+        env_commands,
         init_commands,
         reconcile_commands,
         server_commands,

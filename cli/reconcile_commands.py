@@ -54,7 +54,7 @@ def _run(coro):
 
     try:
         return asyncio.run(coro)
-    except SpecError as exc:  # found while gathering apply's inputs (an unset from_env)
+    except SpecError as exc:  # found while gathering inputs (an unset from_env, an Environment that cannot be locked)
         from pipeform.cli.spec_commands import print_diagnostics
 
         print_diagnostics(exc.diagnostics)
@@ -161,6 +161,7 @@ def apply_cmd(
     target: list[str] = TARGET,
     lock_timeout: float = typer.Option(0.0, "--lock-timeout", help="Seconds to wait for another apply's lock."),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
+    build: bool = typer.Option(False, "--build", help="First build the Environments' images (`pipeform build`)."),
     state_dir: str | None = STATE_DIR,
 ) -> None:
     """Make the server match the specs: plan, confirm, apply under a lock."""
@@ -173,6 +174,13 @@ def apply_cmd(
     for project in projects:
         if project is not None:
             heading(project, len(projects) > 1)
+        if build and project is not None:
+            from pipeform.cli.env_commands import build_images
+
+            try:
+                build_images(project, Path(".pipeform/build"), push=True)
+            except Exception as exc:  # BuildError, SpecError: one clear line, nothing applied
+                die(str(exc))
         codes.append(_apply_one(project, paths[0] if saved else None, opts, auto_approve, lock_timeout))
     raise typer.Exit(max(codes))
 

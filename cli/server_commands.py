@@ -123,11 +123,14 @@ def worker_start(
     """Start a process worker against the configured (or embedded) server, in the background
     unless --foreground or --run-once."""
     from pipeform import server, worker
+    from pipeform.environments import venvs
 
     try:
         info = server.ensure_server(state_dir)
     except server.ServerStartError as exc:
         die(str(exc))
+    for name in venvs.gc():  # per-flow environments nobody ran for a week
+        console.print(f"[dim]removed unused environment {name}[/dim]")
     if foreground or run_once:
         raise typer.Exit(worker.run_worker(pool, info, run_once=run_once))
     state = server.state_dir(state_dir)

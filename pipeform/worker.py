@@ -64,6 +64,9 @@ def worker_env(info: server.ServerInfo) -> dict[str, str]:
     env = dict(os.environ, PREFECT_API_URL=info.url, PREFECT_SERVER_ANALYTICS_ENABLED="false")
     if info.home:
         env.setdefault("PREFECT_HOME", info.home)
+    # A deployment with an Environment runs `python -m pipeform.environments.launch`: that
+    # `python` must be this interpreter (the one with pipeform), whatever PATH was.
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     # Poll often so a triggered run starts within a couple of seconds (Prefect's default is 10 s).
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
     env.setdefault(REPO_ROOT_ENV, repo_root(os.getcwd()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from pipeform.spec.project import Project
 
@@ -43,6 +44,24 @@ async def _plan(
     return plan, actual
 
 
+async def _desired(api: ServerAPI, project: Project) -> list[Resource]:
+    """Desired state with its outside inputs: the server's copy of pools the deployments
+    use but the project does not declare, then everything else (gather_inputs: the
+    Environments' locks among it; a SpecError there stops the plan before anything is
+    written)."""
+    names = {
+        d.spec.work_pool.name
+        for d in project.deployments.values()
+        if d.spec.work_pool and (d.spec.environment or d.spec.job_variables or d.spec.work_pool.job_variables)
+    } - set(project.work_pools)
+    pools: dict[str, Any] = {}
+    for name in sorted(names):
+        found = await api.request("GET", f"/work_pools/{quote(name, safe='')}", ok=(404,))
+        if isinstance(found, dict) and found.get("type"):
+            pools[name] = found
+    return desired_state(gather_inputs(project, pools))
+
+
 def _touched(plan: Plan) -> set[str]:
     """What a plan's pending changes depend on: their objects, and a schedule's deployment
     (its server id is where the schedule is written)."""
@@ -66,7 +85,7 @@ async def plan_project(
 ) -> tuple[Plan, frozenset[str]]:
     """Observe the server and plan; returns the plan and the current inventory."""
     opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
-    plan, actual = await _plan(api, project, desired_state(gather_inputs(project)), opts)
+    plan, actual = await _plan(api, project, await _desired(api, project), opts)
     return plan, actual.inventory
 
 
@@ -89,7 +108,7 @@ async def apply_project(
     confirm and apply. Returns the plan and the outcomes (None when refused or not
     confirmed; () when there was nothing to do)."""
     opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": targets}
-    desired = desired_state(gather_inputs(project))
+    desired = await _desired(api, project)
     plan, actual = await _plan(api, project, desired, opts)
     if plan.errors or not plan.pending:
         return plan, None if plan.errors else ()
@@ -146,7 +165,7 @@ async def drift(api: ServerAPI, project: Project, targets: tuple[str, ...] = ())
     hand (update), deleted behind pipeform's back (create), or owned but gone from the specs
     (delete, i.e. what `apply --prune` would remove)."""
     opts = {"prune": True, "allow_empty": True, "adopt": True, "targets": targets}
-    plan, actual = await _plan(api, project, desired_state(gather_inputs(project)), opts)
+    plan, actual = await _plan(api, project, await _desired(api, project), opts)
 
     def owned(c: ResourceChange) -> bool:
         if KINDS[c.kind].belongs_to_parent:  # a schedule is owned with its deployment

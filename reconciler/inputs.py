@@ -1,7 +1,8 @@
 """Everything desired_state needs from outside the specs, gathered in one place before it
 runs: the project's git commit, the values of the environment variables its Environments
-name as secrets, and the parameter schemas of its Python entrypoints (read from files,
-kept in pipeform's disk cache, computed by Prefect when not cached). desired_state is then
+name as secrets, the parameter schemas of its Python entrypoints (read from files,
+kept in pipeform's disk cache, computed by Prefect when not cached), and the locks of its
+Environments (pipeform.environments: uv at plan time, cached). desired_state is then
 a pure function of a `DesiredInput`.
 """
 
@@ -15,11 +16,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from pipeform import diskcache
+from pipeform.environments.deploy import PoolInputs
+from pipeform.environments.deploy import gather as gather_runtimes
 from pipeform.spec import entrypoints
 from pipeform.spec.diagnostics import Diagnostic, SpecError
 from pipeform.spec.project import Project
@@ -45,14 +48,19 @@ class DesiredInput:
     git: GitInfo | None  # the project's repository, None outside git
     secrets: Mapping[str, str]  # environment variable -> value, for every `from_env` apply reads (never empty)
     entrypoint_schemas: Mapping[str, dict[str, Any]]  # Python entrypoint -> its parameter schema
+    # Environments' locks, pools known only from the server, the code hash of built images.
+    runtimes: PoolInputs = field(default_factory=PoolInputs)
 
     def entrypoint_schema(self, entrypoint: str) -> dict[str, Any]:
         """A copy: bodies are compared and written, never shared."""
         return json.loads(json.dumps(self.entrypoint_schemas[entrypoint]))  # type: ignore[no-any-return]
 
 
-def gather_inputs(project: Project) -> DesiredInput:
-    """The side effects of desired state, all here: git, the environment, files, the cache."""
+def gather_inputs(project: Project, server_pools: Mapping[str, Mapping[str, Any]] | None = None) -> DesiredInput:
+    """The side effects of desired state, all here: git, the environment, files, the cache,
+    and the Environments' locks (uv; `server_pools`: the server's copy of referenced pools
+    the project does not declare, read by the engine). Raises SpecError (located) when an
+    Environment cannot be locked or a job variable does not fit its server-only pool."""
     secrets: dict[str, str] = {}
     schemas: dict[str, dict[str, Any]] = {}
     unset: list[Diagnostic] = []
@@ -70,7 +78,15 @@ def gather_inputs(project: Project) -> DesiredInput:
         s = doc.spec
         if not s.flow and s.entrypoint not in schemas:
             schemas[s.entrypoint] = _entrypoint_schema(project.root, s.entrypoint)
-    return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas))
+    runtimes, problems = gather_runtimes(project, server_pools or {})
+    if problems:
+        raise SpecError(
+            [
+                Diagnostic(code, msg, project.origin(kind, name, path, key=code.endswith("unknown")))
+                for kind, name, path, code, msg in problems
+            ]
+        )
+    return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas), runtimes)
 
 
 def git_info(root: str) -> GitInfo | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.markup import escape
 
+from pipeform.environments import plan_view
+
 from .apply import Outcome
 from .plan import Action, Plan
 from .plan import ResourceChange as Change
@@ -47,6 +49,9 @@ def change_lines(c: Change) -> list[str]:
             if secret:  # neither value is shown, nor a hash of it
                 lines.append(f"      {escape(d.path)}: {MASK} changed")
                 continue
+            if d.path.endswith(plan_view.LOCK_SUFFIX):  # a lock is long: its pin changes
+                lines.append(f"      {escape(d.path)}: {escape(plan_view.lock_diff_summary(d.old, d.new))}")
+                continue
             old, new = _short(d.old), _short(d.new)
             forces = (
                 " [magenta]# forces replacement[/magenta]" if c.action is Action.REPLACE and d.path == "type" else ""
@@ -56,7 +61,7 @@ def change_lines(c: Change) -> list[str]:
 
 
 def plan_text(plan: Plan) -> str:
-    lines = []
+    lines = _environment_lines(plan)
     for c in plan.pending:
         lines += change_lines(c)
     for a in plan.orphans:
@@ -73,6 +78,18 @@ def plan_text(plan: Plan) -> str:
         kept = f"; {len(plan.orphans)} owned objects left the specs (kept without --prune)" if plan.orphans else ""
         lines.append(f"[green]No changes.[/green] The server matches the specs ({n['no-op']} objects checked{kept}).")
     return "\n".join(lines)
+
+
+def _environment_lines(plan: Plan) -> list[str]:
+    """Changed Environments first (each with the deployments it changes)."""
+    lines = []
+    for name, old, new, pins, users in plan_view.environment_changes(plan.pending):
+        lines.append(
+            f"  [yellow]~ environment {escape(name)}[/yellow] [dim]lock {old or 'none'} -> {new or 'none'}[/dim]"
+        )
+        lines += [f"      {escape(p)}" for p in pins]
+        lines.append(f"      [dim]used by {escape(', '.join(users))}[/dim]")
+    return lines
 
 
 def outcome_line(o: Outcome) -> str:

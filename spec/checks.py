@@ -52,7 +52,20 @@ def check_all(docs: list[Any], locate: Locate, invalid: set[tuple[str, str]] = f
             out.extend(check_automation(auto, by_kind, locate))
     out.extend(check_blocks.check_blocks(by_kind, locate))
     out.extend(check_blocks.check_block_refs(by_kind, locate))
+    out.extend(_pool_checks(by_kind, locate))
     return out
+
+
+def _pool_checks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:
+    from . import checks_pools as cp
+
+    for kind, check in (("WorkPool", cp.check_work_pool), ("Environment", cp.check_environment)):
+        for doc in by_kind.get(kind, {}).values():
+            if not isinstance(doc, Invalid):
+                yield from check(doc, locate)
+    for dep in by_kind.get("Deployment", {}).values():
+        if not isinstance(dep, Invalid):
+            yield from cp.check_deployment_pool(dep, by_kind, locate)
 
 
 def _duplicates(docs: list[Any], locate: Locate) -> Iterator[Diagnostic]:

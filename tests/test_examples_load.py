@@ -108,14 +108,15 @@ def test_all_kinds_has_every_kind_and_every_deployment_field():
     by_entrypoint = [d.spec for d in project.deployments.values() if d.spec.entrypoint]
     assert by_entrypoint and (EXAMPLES / "all-kinds" / by_entrypoint[0].entrypoint.split(":")[0]).is_file()
 
-    pool = next(iter(project.work_pools.values())).spec
+    pool = project.work_pools["all-kinds-pool"].spec
     assert pool.queues and pool.base_job_template
     limits = [d.spec for d in project.concurrency_limits.values()]
     assert any(lim.slot_decay_per_second for lim in limits) and any(lim.tag for lim in limits)
     assert {v.spec.sensitive for v in project.variables.values()} == {True, False}
-    env = next(iter(project.environments.values())).spec
-    assert env.python_requirements and env.image and env.cpu and env.memory
-    assert any(not isinstance(v, str) and v.from_env for v in env.env.values())
+    env = project.environments["all-kinds-runtime"].spec
+    assert env.python_requirements and any(not isinstance(v, str) and v.from_env for v in env.env.values())
+    k8s = project.environments["all-kinds-k8s-runtime"].spec
+    assert k8s.image and k8s.resources.cpu and k8s.resources.memory
 
 
 @pytest.mark.parametrize(

@@ -183,7 +183,6 @@ apiVersion: pipeform/v1
 kind: Environment
 metadata: {name: rt}
 spec:
-  python_requirements: ["pandas>=2"]
   env: {TOKEN: {from_env: PF_SECRET}, MODE: batch}
 ---
 apiVersion: pipeform/v1
@@ -203,7 +202,6 @@ spec: {flow: f, environment: rt, work_pool: {name: pool, job_variables: {working
     assert env == {
         "TOKEN": "{{ prefect.blocks.secret.pipeform-envtest-prod-pf-secret }}",
         "MODE": "batch",
-        "EXTRA_PIP_PACKAGES": "pandas>=2",
         "PIPEFORM_ENV": "prod",
     }
     assert dep.body["job_variables"]["working_dir"] == "/tmp"

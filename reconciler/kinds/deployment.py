@@ -2,9 +2,10 @@
 
 A Flow document's deployment points at `pipeform.compiler.loader:<flow>` with the
 compiler's parameter schema; a Python entrypoint's schema comes with the DesiredInput. Job
-variables = Environment (env, `PIPEFORM_ENV`, `EXTRA_PIP_PACKAGES`, image, cpu, memory),
-then the deployment's, then its work pool reference's. Version =
-`<version>+spec.<hash12>` (plus `.git.<sha12>[.dirty]`, written but never compared). Updates send
+variables = the Environment's runtime (pipeform.environments.deploy: the locked venv's
+launcher on process pools, the image on container pools, resources), its env
+(`PIPEFORM_ENV`), then the deployment's, then its work pool reference's. Version =
+`<version>+spec.<hash12>[.env.<lock12>]` (plus `.git.<sha12>[.dirty]`, written but never compared). Updates send
 only the changed fields: every PATCH deletes the deployment's future scheduled runs.
 
 Deployments without `source` point below $PIPEFORM_REPO_ROOT, set on the worker, so a new
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipeform.compiler import entrypoint_for, parameter_schema
+from pipeform.environments.deploy import deployment_runtime
 from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.models.common import ENTRYPOINT_PATTERN
 from pipeform.spec.models.deployment import ConcurrencySpec
@@ -87,13 +89,18 @@ class DeploymentKind(Kind):
             jv, sensitive, sources = environment_job_variables(env_doc.spec, project.env, refs)
         elif project.env:
             jv = {"env": {"PIPEFORM_ENV": project.env}}
-        jv = deep_merge(jv, s.job_variables)
+        # The runtime (pipeform.environments): the locked venv's launcher on process pools,
+        # the image on container pools, resources as the pool type's own variables.
+        use, runtime_jv, image_dir = deployment_runtime(project, name, inputs.runtimes)
+        jv = deep_merge(deep_merge(runtime_jv, jv), s.job_variables)
         if s.work_pool:
             jv = deep_merge(jv, s.work_pool.job_variables)
         limit = (
             ConcurrencySpec(limit=s.concurrency_limit) if isinstance(s.concurrency_limit, int) else s.concurrency_limit
         )
         version = spec_version(s.version, _deployment_hash(doc))
+        if use is not None:
+            version += f".env.{use.lock.hash[:12]}"  # the locked requirements are part of what runs
         body = deployment_body(
             flow_name=flow_name,
             entrypoint=entrypoint,
@@ -106,7 +113,7 @@ class DeploymentKind(Kind):
             version=version,
             paused=s.paused,
             enforce_parameter_schema=s.enforce_parameter_schema,
-            pull_steps=pull_steps(project.root, s, inputs.git, _credentials(project, s)),
+            pull_steps=pull_steps(project.root, s, inputs.git, _credentials(project, s), image_dir),
             parameter_openapi_schema=schema,
             concurrency_limit=limit.limit if limit else None,
             collision_strategy=limit.collision_strategy if limit else None,

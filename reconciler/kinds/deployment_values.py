@@ -79,7 +79,8 @@ def environment_job_variables(
     """Job variables of an Environment. A secret env value is never written here: it is a
     Secret block (kinds/block.py) and the variable holds its reference (`references`: env
     key -> `{{ prefect.blocks.secret.NAME }}`, resolved by the worker). Those paths stay
-    marked sensitive, so a value written by an older pipeform is masked as it is replaced."""
+    marked sensitive, so a value written by an older pipeform is masked as it is replaced.
+    Requirements, image and resources: pipeform.environments.deploy."""
     env: dict[str, str] = {}
     sensitive: list[str] = []
     sources: dict[str, str] = {}
@@ -89,26 +90,21 @@ def environment_job_variables(
         else:
             env[key] = references[key]
             sensitive.append(f"job_variables.env.{key}")
-    if spec.python_requirements:
-        env["EXTRA_PIP_PACKAGES"] = " ".join(spec.python_requirements)
     if overlay:
         env.setdefault("PIPEFORM_ENV", overlay)
     jv: dict[str, Any] = dict(spec.job_variables)
     if env:
         jv["env"] = {**jv.get("env", {}), **env}
-    if spec.image:
-        jv["image"] = spec.image
-    if spec.cpu:
-        jv["cpu"] = spec.cpu
-    if spec.memory:
-        jv["memory"] = spec.memory
     return jv, tuple(sensitive), sources
 
 
-def pull_steps(root: str, spec: Any, git: GitInfo | None, credentials: str | None = None) -> list[dict[str, Any]]:
+def pull_steps(
+    root: str, spec: Any, git: GitInfo | None, credentials: str | None = None, image_dir: str | None = None
+) -> list[dict[str, Any]]:
     """`pull`, else a git clone from `source.git`, else the source directory, else the
-    project folder inside its repository (below $PIPEFORM_REPO_ROOT, resolved on the
-    worker), else (outside git) the absolute project root."""
+    project's copy inside a pipeform-built image (`image_dir`), else the project folder
+    inside its repository (below $PIPEFORM_REPO_ROOT, resolved on the worker), else
+    (outside git) the absolute project root."""
     if spec.pull is not None:
         return [dict(s) for s in spec.pull]
     src = spec.source
@@ -130,6 +126,8 @@ def pull_steps(root: str, spec: Any, git: GitInfo | None, credentials: str | Non
         return steps
     if src is not None and src.directory is not None:
         directory = src.directory.path
+    elif image_dir is not None:
+        directory = image_dir
     elif git is not None:  # resolved on the worker (Prefect templates `{{ $VAR }}` in pull steps)
         directory = "{{ $" + REPO_ROOT_ENV + " }}" + (f"/{git.prefix}" if git.prefix else "")
     else:

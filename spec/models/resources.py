@@ -103,16 +103,37 @@ class EnvVar(Strict):
     from_env: str = Field(description="Name of the variable to read when applying; its value is masked everywhere.")
 
 
+class Resources(Strict):
+    """A compute profile, mapped to each pool type's own job variables (see the README)."""
+
+    cpu: str | None = Field(default=None, description="CPU, Kubernetes notation.", examples=["500m"])
+    memory: str | None = Field(default=None, description="Memory, Kubernetes notation.", examples=["1Gi"])
+    gpu: int | None = Field(default=None, ge=0, description="GPUs, on pool types that have them.")
+
+
 class EnvironmentSpec(Strict):
-    """A per-flow runtime: requirements, image, environment variables, resources."""
+    """A per-flow runtime: locked requirements, image, environment variables, resources."""
 
     python_requirements: list[str] = Field(
-        default_factory=list, description="pip requirements installed before the run.", examples=[["pandas>=2"]]
+        default_factory=list,
+        description="Requirements, resolved with the worker's Prefect into a lock when planning.",
+        examples=[["pandas>=2"]],
     )
-    image: str | None = Field(default=None, description="Container image for docker/kubernetes pools.")
+    requirements_file: str | None = Field(
+        default=None,
+        description="A requirements.txt, pyproject.toml or uv.lock (relative to the project root) to lock from.",
+        examples=["uv.lock"],
+    )
+    image: str | None = Field(
+        default=None, description="Prebuilt container image for docker/kubernetes pools (else `pipeform build`)."
+    )
+    registry: str | None = Field(
+        default=None,
+        description="Registry `pipeform build` pushes this Environment's image to.",
+        examples=["ghcr.io/acme"],
+    )
     env: dict[str, str | EnvVar] = Field(default_factory=dict, description="Environment variables for the run.")
-    cpu: str | None = Field(default=None, description="CPU request, Kubernetes notation.", examples=["500m"])
-    memory: str | None = Field(default=None, description="Memory request, Kubernetes notation.", examples=["1Gi"])
+    resources: Resources | None = Field(default=None, description="CPU, memory and GPU for the run.")
     job_variables: dict[str, Any] = Field(default_factory=dict, description="Further job variables.")
 
 

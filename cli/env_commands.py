@@ -1,0 +1,92 @@
+"""env gc|lock and build: per-flow environments (pipeform.environments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipeform.cli.app import app
+from pipeform.cli.common import Exit, console, die
+
+env_app = typer.Typer(help="Per-flow environments (isolated venvs on process workers).", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("gc")
+def env_gc(
+    max_idle_days: float = typer.Option(7.0, "--max-idle-days", help="Remove environments no run used for this long."),
+) -> None:
+    """Remove this machine's environments that no flow run used recently (a worker start does it too)."""
+    from pipeform.environments import venvs
+
+    removed = venvs.gc(max_idle_days * 86400)
+    for name in removed:
+        console.print(f"removed {name}")
+    console.print(f"{len(removed)} environments removed from {venvs.environments_dir()}")
+
+
+@env_app.command("lock")
+def env_lock(
+    paths: list[Path] = typer.Argument(..., help="Spec files or folders."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+) -> None:
+    """Resolve every Environment the deployments use, as plan does, and print the locks."""
+    from pipeform.cli.projects import load_projects
+    from pipeform.cli.spec_commands import print_diagnostics
+    from pipeform.environments.deploy import lock_project
+    from pipeform.spec import Diagnostic
+
+    failed = False
+    for project in load_projects(paths, env):
+        locks, problems = lock_project(project)
+        if problems:
+            print_diagnostics([Diagnostic(c, m, project.origin(k, n, p)) for k, n, p, c, m in problems])
+            failed = True
+        for use in locks.by_key.values():
+            plugins = f" + {', '.join(use.plugins)}" if use.plugins else ""
+            console.print(f"# {project.name}: environment {use.environment or '(none)'}{plugins}: lock {use.lock.hash}")
+            console.out(use.lock.text, highlight=False)
+    if failed:
+        raise typer.Exit(Exit.FAILED)
+
+
+@app.command("build")
+def build_cmd(
+    paths: list[Path] = typer.Argument(..., help="Spec files or folders."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Overlay to apply."),
+    out: Path = typer.Option(Path(".pipeform/build"), "--out", help="Where the build contexts are written."),
+    push: bool = typer.Option(True, "--push/--no-push", help="Push images of Environments that name a registry."),
+) -> None:
+    """Build one image per Environment used on docker/kubernetes pools (tag: content hash)."""
+    from pipeform.cli.projects import load_projects
+
+    for project in load_projects(paths, env):
+        try:
+            built = build_images(project, out, push)
+        except Exception as exc:  # BuildError, SpecError: a clear line, not a traceback
+            die(str(exc))
+        if not built:
+            console.print(f"{project.name}: nothing built (no Environment with requirements on a container pool)")
+
+
+def build_images(project, out: Path, push: bool) -> list[str]:
+    """Write each image's context and build it (apply --build calls this first); returns the tags."""
+    from pipeform.environments import image
+    from pipeform.environments.deploy import images_to_build
+    from pipeform.reconciler.inputs import gather_inputs
+
+    contexts = images_to_build(project, gather_inputs(project).runtimes)
+    reason = image.docker_available() if contexts else None
+    tags = []
+    for use, tag, registry in contexts:
+        ctx = image.write_context(project.root, use.lock, tag, out / tag.replace("/", "_").replace(":", "_"))
+        if reason:
+            console.print(f"[yellow]not built[/yellow] {tag}: {reason}; build context in {ctx.path}")
+            continue
+        image.build(ctx, push=push and registry is not None)
+        console.print(f"built {tag}" + (" and pushed" if push and registry else ""))
+        tags.append(tag)
+    if reason and contexts:
+        raise image.BuildError(f"{len(contexts)} image(s) not built: {reason}")
+    return tags
