@@ -159,7 +159,7 @@ class DeploymentKind(Kind):
                 continue  # matched the chunk's name filters, but is another flow's deployment
             name = f"{flow_name}/{dep['name']}"
             out.append(self.resource(name, _observed_body(dep, flow_name), server_id=dep["id"]))
-            out += [SCHEDULE.observed(name, sched) for sched in dep.get("schedules") or []]
+            out += [SCHEDULE.observed(name, sched, i) for i, sched in enumerate(dep.get("schedules") or [])]
         return out
 
     def _fields(self, b: dict[str, Any]) -> dict[str, Any]:

@@ -75,9 +75,11 @@ class ScheduleKind(Kind):
                 body = schedule_body(sch.model_dump(), slug)
                 yield self.resource(f"{deployment}/{slug}", body, origin=origin(project, "Deployment", name))
 
-    def observed(self, deployment: str, raw: dict[str, Any]) -> Resource:
-        """One of a deployment's schedules as the server has it (read by the deployment kind)."""
-        slug = raw.get("slug") or f"id-{raw['id']}"
+    def observed(self, deployment: str, raw: dict[str, Any], index: int | None = None) -> Resource:
+        """One of a deployment's schedules as the server has it (read by the deployment kind).
+        A schedule without a slug (as `prefect deploy` leaves one) stands at its position under
+        the name pipeform gives an unslugged spec schedule there, so adoption updates it in place."""
+        slug = raw.get("slug") or (f"schedule-{index}" if index is not None else f"id-{raw['id']}")
         return self.resource(f"{deployment}/{slug}", actual_schedule(raw, slug), server_id=raw["id"])
 
     def comparable(self, want: Body, have: Body) -> tuple[Body, Body]:
