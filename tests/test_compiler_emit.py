@@ -74,7 +74,9 @@ def task_runs(flow_run_id) -> list[tuple[str, str]]:
     while True:
         runs = asyncio.run(read())
         # "Cached": the second of the two runs may be served from the first one's cache
-        current = sorted((re.sub(r"-[0-9a-f]{3}$", "", r.name), r.state.name.replace("Cached", "Completed")) for r in runs)
+        current = sorted(
+            (re.sub(r"-[0-9a-f]{3}$", "", r.name), r.state.name.replace("Cached", "Completed")) for r in runs
+        )
         settled = all(r.state is not None and r.state.is_final() for r in runs)
         if (settled and current == previous) or time.monotonic() > deadline:
             return current

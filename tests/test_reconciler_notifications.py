@@ -120,3 +120,73 @@ def test_send_notification_reaches_the_receiver_on_a_failed_run(tmp_path, monkey
         assert payload["text"] == f"Run failed | {name}-run is Failed"
     finally:
         receiver.close()
+
+
+TARGETS = """\
+apiVersion: pipeform/v1
+kind: WorkPool
+metadata: {name: NAME-pool}
+spec: {type: process, queues: [{name: hi}]}
+---
+apiVersion: pipeform/v1
+kind: Block
+metadata: {name: NAME-hook}
+spec: {type: webhook, data: {url: "http://127.0.0.1:9/x"}}
+---
+apiVersion: pipeform/v1
+kind: Automation
+metadata: {name: NAME-other}
+spec:
+  trigger: {expect: [prefect.flow-run.Crashed]}
+  actions: [{type: do-nothing}]
+---
+apiVersion: pipeform/v1
+kind: Automation
+metadata: {name: NAME-targets}
+spec:
+  trigger: {expect: [prefect.flow-run.Failed]}
+  actions:
+    - {type: pause-work-pool, work_pool: NAME-pool}
+    - {type: pause-work-queue, work_queue: NAME-pool/hi}
+    - {type: pause-automation, automation: NAME-other}
+    - {type: call-webhook, block: NAME-hook, payload: '{"run": "{{ flow_run.name }}"}'}
+    - {type: resume-flow-run}
+"""
+
+
+def test_actions_naming_pools_queues_automations_and_webhooks_are_resolved_to_ids(tmp_path):
+    path, name = project_dir(tmp_path, TARGETS, prefix="tgt")
+    _, outcomes, _ = apply_specs(path)
+    assert all(o.ok for o in outcomes), outcomes
+    pool = server("GET", f"/work_pools/{name}-pool")
+    queue = server("GET", f"/work_pools/{name}-pool/queues/hi")
+    other = server("POST", "/automations/filter", {"automations": {"name": {"any_": [f"{name}-other"]}}})[0]
+    hook = server("GET", f"/block_types/slug/webhook/block_documents/name/{name}-hook")
+    auto = server("POST", "/automations/filter", {"automations": {"name": {"any_": [f"{name}-targets"]}}})[0]
+    got = [
+        (
+            a["type"],
+            a.get("work_pool_id") or a.get("work_queue_id") or a.get("automation_id") or a.get("block_document_id"),
+        )
+        for a in auto["actions"]
+    ]
+    assert got == [
+        ("pause-work-pool", pool["id"]),
+        ("pause-work-queue", queue["id"]),
+        ("pause-automation", other["id"]),
+        ("call-webhook", hook["id"]),
+        ("resume-flow-run", None),
+    ]
+    again = plan_specs(path).pending  # the ids map back to the names: the automations are unchanged
+    assert [c.address for c in again if c.kind == "automation"] == []
+    imported = to_documents(asyncio.run(_read()), ("Automation",), name=f"{name}-targets")
+    assert [
+        a.get("work_pool") or a.get("work_queue") or a.get("automation") or a.get("block")
+        for a in imported.documents[0]["spec"]["actions"]
+    ] == [
+        f"{name}-pool",
+        f"{name}-pool/hi",
+        f"{name}-other",
+        f"webhook/{name}-hook",
+        None,
+    ]

@@ -63,12 +63,18 @@ async def _id(api: ServerAPI, field: str, name: str, owner: str) -> str:
         pool, _, queue = name.partition("/")
         found = await api.request("GET", f"/work_pools/{seg(pool)}/queues/{seg(queue)}", ok=(404,))
     else:
-        same = await api.all("/automations/filter", {"automations": {"name": {"any_": [name]}}})
-        tagged = [a for a in same if owner in (a.get("tags") or [])]
-        pick = tagged or same
-        if len(pick) > 1:
-            raise ValueError(f"{len(pick)} automations are named {name!r}: an action cannot tell which")
-        found = pick[0] if pick else None
+        # Automations are created concurrently in one apply phase: one this action names may
+        # be created alongside it, so look again for a few seconds before giving up.
+        for attempt in range(6):
+            same = await api.all("/automations/filter", {"automations": {"name": {"any_": [name]}}})
+            tagged = [a for a in same if owner in (a.get("tags") or [])]
+            pick = tagged or same
+            if len(pick) > 1:
+                raise ValueError(f"{len(pick)} automations are named {name!r}: an action cannot tell which")
+            found = pick[0] if pick else None
+            if found or attempt == 5:
+                break
+            await asyncio.sleep(1.0)
     if not found:
         raise ValueError(f"{field.replace('_', ' ')} {name!r} does not exist on the server")
     return str(found["id"])
