@@ -81,7 +81,14 @@ def cli():
     runner = CliRunner()
 
     def run(*args: object, input: str | None = None):
-        return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        # A real command runs in its own process and cannot change the caller's environment
+        # (e.g. `plan --untrusted` sets PIPEFORM_UNTRUSTED for what it starts): in-process, undo it.
+        saved = dict(os.environ)
+        try:
+            return runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     return run
 
