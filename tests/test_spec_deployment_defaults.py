@@ -86,7 +86,6 @@ def test_plan_shows_the_merged_values(tmp_path):
     plain = bodies["deployment.job/plain"]
     assert plain["work_pool_name"] == "k8s" and plain["work_queue_name"] == "batch"
     assert plain["job_variables"]["env"] == {"TEAM": "data", "LEVEL": "info"}
-    assert plain["job_variables"]["image"] == "acme/base:1"  # the default Environment
     assert "team-data" in plain["tags"]
     assert plain["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/app"}}]
     assert bodies["deployment.job/own"]["job_variables"]["env"]["LEVEL"] == "debug"
