@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILE = (
-    ROOT / "tests" / "fixtures" / "prefect-yaml" / "CBIIT__ChildhoodCancerDataInitiative-Prefect_Pipeline__prefect.yaml"
-)
+CORPUS = ROOT.parent / "shared" / "corpus" / "prefect-yaml"  # input only (its SOURCES.md)
+FILE = CORPUS / "CBIIT__ChildhoodCancerDataInitiative-Prefect_Pipeline__prefect.yaml"
 TARGET_S = 1.0
 
 
