@@ -16,9 +16,14 @@ from pipeform.spec.fmt import format_text
 
 # The corpus stays in the shared folder beside the repository (its SOURCES.md: input only, not
 # to be copied into pipeform's source); PIPEFORM_PREFECT_YAML_CORPUS names another copy.
-CORPUS = Path(os.environ.get("PIPEFORM_PREFECT_YAML_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "prefect-yaml")
+CORPUS = Path(
+    os.environ.get("PIPEFORM_PREFECT_YAML_CORPUS")
+    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "prefect-yaml"
+)
 if not CORPUS.is_dir():
-    pytest.skip(f"the prefect.yaml corpus is not at {CORPUS} (set PIPEFORM_PREFECT_YAML_CORPUS)", allow_module_level=True)
+    pytest.skip(
+        f"the prefect.yaml corpus is not at {CORPUS} (set PIPEFORM_PREFECT_YAML_CORPUS)", allow_module_level=True
+    )
 FILES = sorted(CORPUS.glob("*.yaml"))
 # Values `prefect deploy` would read from the server (Prefect variables) and the environment.
 VARIABLES = {"date": "2024-06-01", "c3dc_dataloader_dev_secret_name": "dev-secret", "c3dc_dataloader_dev_runner": "me"}

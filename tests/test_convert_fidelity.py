@@ -29,9 +29,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 
 # The corpus stays in the shared folder beside the repository (its SOURCES.md: input only, not
 # to be copied into pipeform's source); PIPEFORM_PREFECT_YAML_CORPUS names another copy.
-CORPUS = Path(os.environ.get("PIPEFORM_PREFECT_YAML_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "prefect-yaml")
+CORPUS = Path(
+    os.environ.get("PIPEFORM_PREFECT_YAML_CORPUS")
+    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "prefect-yaml"
+)
 if not CORPUS.is_dir():
-    pytest.skip(f"the prefect.yaml corpus is not at {CORPUS} (set PIPEFORM_PREFECT_YAML_CORPUS)", allow_module_level=True)
+    pytest.skip(
+        f"the prefect.yaml corpus is not at {CORPUS} (set PIPEFORM_PREFECT_YAML_CORPUS)", allow_module_level=True
+    )
 FILES = {
     "cybergov": "KarimJedda__cybergov__prefect.yaml",
     "crdm": "uclh-criu__crdm-tools__prefect.yaml",
