@@ -74,11 +74,29 @@ def _project(tmp_path: Path, key: str) -> tuple[Path, list[dict[str, Any]]]:
         args = ", ".join(f"{p}=None" for p in sorted(params))
         deco = f"@flow(name={name!r})" if name else "@flow"
         file.write_text(f"{head}\n\n{deco}\ndef {func}({args}):\n    return None\n")
-    pools = {d["work_pool"]["name"] for d in deployments if (d.get("work_pool") or {}).get("name")}
-    for pool in pools:
+    pools: dict[str, set[str]] = {}
+    for d in deployments:
+        if (d.get("work_pool") or {}).get("name"):
+            variables = d["work_pool"].get("job_variables") or {}
+            pools.setdefault(d["work_pool"]["name"], set()).update(variables)
+    for pool, variables in pools.items():
         with contextlib.suppress(httpx.HTTPStatusError):  # already there from an earlier test
-            server("POST", "/work_pools/", {"name": pool, "type": "process"})
+            server("POST", "/work_pools/", _pool_body(pool, variables))
     return folder, deployments
+
+
+def _pool_body(name: str, variables: set[str]) -> dict[str, Any]:
+    """A pool as `prefect work-pool create` makes it: the worker type's default job template
+    (pipeform checks job variables against it), kubernetes where the deployments' job
+    variables need it (no cluster is contacted)."""
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    if variables <= set(template["variables"]["properties"]):
+        return {"name": name, "type": "process", "base_job_template": template}
+    from prefect_kubernetes.worker import KubernetesWorker
+
+    return {"name": name, "type": "kubernetes", "base_job_template": KubernetesWorker.get_default_base_job_template()}
 
 
 def _snapshot(names: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
