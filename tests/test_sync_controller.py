@@ -298,8 +298,8 @@ def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect
         wait_for(live(repo.name, repo.first), 60, ctl)
         time.sleep(2)
         server("PATCH", f"/deployments/{dep(a)['id']}", {"description": "by hand"})
-        time.sleep(0.5)
-        assert dep(a)["description"] == "by hand"
+        # No read-back of "by hand" here: the controller may heal it within the same half second
+        # (seen in CI); the drift recorded in the status below proves the change was seen.
         wait_for(lambda: dep(a)["description"] == "v1", 10, ctl, step=0.25)
         # the status written right after says what was put back
         s = wait_for(lambda: (s := status(repo.name)) and s["drift"] and s, 10, ctl)
