@@ -55,13 +55,13 @@ def die(message: str, code: int = Exit.FAILED) -> None:
     raise typer.Exit(code)
 
 
-def parse_params(pairs: list[str]) -> dict[str, object]:
-    """`--param KEY=VALUE` options: VALUE parsed as JSON when it is JSON, else kept as text."""
+def parse_params(pairs: list[str], option: str = "--param") -> dict[str, object]:
+    """`--param KEY=VALUE` (or `option`) options: VALUE parsed as JSON when it is JSON, else kept as text."""
     params: dict[str, object] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            die(f"--param expects KEY=VALUE, got {pair!r}")
+            die(f"{option} expects KEY=VALUE, got {pair!r}")
         try:
             params[key] = json.loads(raw)
         except ValueError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, console, die, err_console
+from pipeform.cli.common import Exit, console, die, err_console, parse_params
 
 
 def _variables(pairs: list[str]) -> dict[str, object]:
@@ -26,14 +25,7 @@ def _variables(pairs: list[str]) -> dict[str, object]:
             found = {v["name"]: v["value"] for v in r.json()}
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             err_console.print(f"[yellow]warning:[/yellow] could not read Prefect variables from {url}: {exc}")
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            die(f"--var expects NAME=VALUE, got {pair!r}")
-        try:
-            found[key] = json.loads(raw)
-        except ValueError:
-            found[key] = raw
+    found.update(parse_params(pairs, "--var"))
     return found
 
 
