@@ -58,11 +58,7 @@ def deployment_by_name(flow: str, dep: str) -> dict:
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir() if p.is_dir()))
-def test_every_example_applies_then_plans_empty(example, request):
-    if example == "all-kinds" and os.environ.get("PIPEFORM_TEST_POSTGRES") == "1":
-        # Known defect, not hidden: on a PostgreSQL-backed server the block document creates
-        # (Secret, LocalFileSystem, webhook) answer 500; on SQLite they pass. Left open in issue 11.
-        request.applymarker(pytest.mark.xfail(reason="block document create answers 500 on PostgreSQL", strict=False))
+def test_every_example_applies_then_plans_empty(example):
     path = ROOT / "examples" / example
     os.environ.setdefault("PIPEFORM_EXAMPLE_SECRET", "example-secret")
     plan, outcomes, _ = apply_specs(path)

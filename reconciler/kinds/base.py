@@ -76,6 +76,28 @@ class ApplyContext:
     api: ServerAPI
     deployment_ids: dict[str, str]  # deployment address -> server id
     _flows: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    _memo: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    _alone: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _done_alone: set[str] = field(default_factory=set)
+
+    async def once(self, key: str, make: Callable[[], Awaitable[Any]]) -> Any:
+        """`make()` once per apply (a failure is retried by the next caller): never across
+        applies, so a long-lived process does not keep ids of a server that was reset."""
+        if key not in self._memo or (self._memo[key].done() and self._memo[key].exception()):
+            self._memo[key] = asyncio.ensure_future(make())
+        return await asyncio.shield(self._memo[key])
+
+    async def alone_until_done(self, key: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        """Calls of one `key` run one at a time until one has succeeded, then concurrently:
+        for writes whose first success sets up server state that concurrent first writes
+        race on (block documents: see BlockKind.create)."""
+        if key not in self._done_alone:
+            async with self._alone.setdefault(key, asyncio.Lock()):
+                if key not in self._done_alone:  # else the waiters go on together, unlocked
+                    result = await send()
+                    self._done_alone.add(key)
+                    return result
+        return await send()
 
     async def flow_id(self, name: str) -> str:
         """POST /flows/ (an upsert by name) once per flow, however many deployments share it."""

@@ -34,9 +34,6 @@ class BlockKind(Kind):
     document = "Block"
     import_file = "blocks.yaml"
 
-    def __init__(self) -> None:
-        self._types: dict[tuple[str, str], asyncio.Future[tuple[str, str]]] = {}
-
     def desired(self, inputs: DesiredInput) -> Iterable[Resource]:
         project = inputs.project
         for w in bv.wanted_blocks(project):
@@ -92,11 +89,19 @@ class BlockKind(Kind):
 
     # --- writes --------------------------------------------------------------------------
 
-    async def _type_and_schema(self, api: ServerAPI, slug: str) -> tuple[str, str]:
-        key = (api.url, slug)
-        if key not in self._types or (self._types[key].done() and self._types[key].exception()):
-            self._types[key] = asyncio.ensure_future(_ensure_type(api, slug))
-        return await asyncio.shield(self._types[key])
+    async def _type_and_schema(self, ctx: ApplyContext, slug: str) -> tuple[str, str]:
+        ids: tuple[str, str] = await ctx.once(f"block-type:{slug}", lambda: _ensure_type(ctx.api, slug))
+        return ids
+
+    async def _write_document(self, ctx: ApplyContext, method: str, path: str, body: Body) -> None:
+        """POST/PATCH a block document, the first of an apply alone. Prefect (3.8.8,
+        server/utilities/encryption.py) makes its encryption key on the first block
+        document write: it reads the `ENCRYPTION_KEY` configuration row and, when missing,
+        inserts a new one, without a lock. On PostgreSQL concurrent first writes race:
+        all but one answer 409 (unique `uq_configuration__key`), or one overwrites the key
+        the others encrypted with, whose documents then answer 500 when read. SQLite
+        serialises the writes. Once one write has succeeded the key exists."""
+        await ctx.alone_until_done("block-document-write", lambda: ctx.api.request(method, path, body))
 
     async def _write_hashes(self, api: ServerAPI, c: ResourceChange, data: dict[str, Any]) -> None:
         paths = [tuple(p.split(".")) for p in (c.after or {}).get("_secret_paths") or []]
@@ -112,7 +117,7 @@ class BlockKind(Kind):
 
     async def create(self, ctx: ApplyContext, c: ResourceChange) -> None:
         b = secrets_filled(c.after)
-        type_id, schema_id = await self._type_and_schema(ctx.api, b["type"])
+        type_id, schema_id = await self._type_and_schema(ctx, b["type"])
         body = {
             "name": c.name.split("/", 1)[1],
             "data": b["data"],
@@ -120,14 +125,14 @@ class BlockKind(Kind):
             "block_schema_id": schema_id,
             "is_anonymous": False,
         }
-        await ctx.api.request("POST", "/block_documents/", body)
+        await self._write_document(ctx, "POST", "/block_documents/", body)
         await self._write_hashes(ctx.api, c, b["data"])
 
     async def update(self, ctx: ApplyContext, c: ResourceChange) -> None:
         b = secrets_filled(c.after)
-        _, schema_id = await self._type_and_schema(ctx.api, b["type"])
+        _, schema_id = await self._type_and_schema(ctx, b["type"])
         patch = {"data": b["data"], "merge_existing_data": False, "block_schema_id": schema_id}
-        await ctx.api.request("PATCH", f"/block_documents/{c.server_id}", patch)
+        await self._write_document(ctx, "PATCH", f"/block_documents/{c.server_id}", patch)
         await self._write_hashes(ctx.api, c, b["data"])
 
     async def delete(self, ctx: ApplyContext, c: ResourceChange) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..api import ApiError, ServerAPI, seg
 from ..changes import ResourceChange
 from ..resources import Resource
-from .base import ApplyContext, Kind, ObserveContext, chunks
+from .base import ApplyContext, Body, Kind, ObserveContext, chunks
 from .common import origin
 from .work_pool import server_pools
 
@@ -81,9 +81,22 @@ class WorkQueueKind(Kind):
             if q["name"] != "default" and q["name"] in wanted[pool]  # every pool has `default`; never managed
         ]
 
+    def comparable(self, want: Body, have: Body) -> tuple[Body, Body]:
+        """No declared priority: the server's is kept, never a diff. Prefect gives every queue
+        one (a new queue without it gets the pool's highest + 1, as `prefect work-queue create`
+        does), so comparing None with it would show a change on every plan."""
+        if want.get("priority") is None:
+            want, have = dict(want), dict(have)
+            want.pop("priority", None)
+            have.pop("priority", None)
+        return super().comparable(want, have)
+
     def _fields(self, c: ResourceChange) -> dict[str, Any]:
         b = c.after or {}
-        return {k: b[k] for k in ("description", "is_paused", "concurrency_limit", "priority")}
+        fields = {k: b[k] for k in ("description", "is_paused", "concurrency_limit", "priority")}
+        if fields["priority"] is None:
+            del fields["priority"]  # the server's priority stays (see comparable)
+        return fields
 
     async def create(self, ctx: ApplyContext, c: ResourceChange) -> None:
         body = {"name": self.queue(c.name), **{k: v for k, v in self._fields(c).items() if v is not None}}
