@@ -98,8 +98,8 @@ class BlockKind(Kind):
         server/utilities/encryption.py) makes its encryption key on the first block
         document write: it reads the `ENCRYPTION_KEY` configuration row and, when missing,
         inserts a new one, without a lock. On PostgreSQL concurrent first writes race:
-        all but one answer 409 (unique `uq_configuration__key`), or one overwrites the key
-        the others encrypted with, whose documents then answer 500 when read. SQLite
+        all but one answer 409 (unique `uq_configuration__key`), or (by the code) one can
+        overwrite the key another encrypted with, whose document then fails to decrypt. SQLite
         serialises the writes. Once one write has succeeded the key exists."""
         await ctx.alone_until_done("block-document-write", lambda: ctx.api.request(method, path, body))
 
