@@ -173,10 +173,30 @@ def check_block_refs(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iter
         if git is not None and git.credentials_block:
             where = locate("Deployment", dname, ("spec", "source", "git", "credentials_block"))
             yield from block_ref(git.credentials_block, by_kind, where, "credentials block")
+            yield from _git_credentials(git, by_kind, where)
         for i, step in enumerate(dep.spec.pull or []):
             for slug, name in _TEMPLATE.findall(repr(step)):
                 where = locate("Deployment", dname, ("spec", "pull", i))
                 yield from block_ref(f"{slug}/{name}", by_kind, where, "pull step block")
+
+
+def _git_credentials(git: Any, by_kind: dict[str, dict[str, Any]], where: Origin) -> Iterator[Diagnostic]:
+    """What Prefect's git_clone would silently not use, or fail on (3.8.8,
+    runner/storage.py GitRepository): credentials go into https:// URLs only (an http://
+    or ssh URL is cloned without them), and a Secret block is passed as `access_token`,
+    which must be a string (a JSON object value cannot be formatted into the URL)."""
+    if not git.repository.startswith("https://"):
+        scheme = git.repository.split("://")[0] if "://" in git.repository else "ssh"
+        message = (
+            "credentials_block needs an https:// repository: Prefect's git_clone leaves the credentials"
+            f" out of {scheme} URLs (ssh uses the worker's keys)"
+        )
+        yield Diagnostic("ref.git-credentials", message, where)
+    doc = _valid(by_kind, "Block").get(git.credentials_block.replace(".", "/", 1).rpartition("/")[2])
+    value = doc.spec.data.get("value") if doc is not None and doc.spec.type == "secret" else None
+    if isinstance(value, dict | list) and not from_env_name(value):
+        message = "a Secret block used as credentials_block holds the token as a string (git_clone's access_token)"
+        yield Diagnostic("ref.git-credentials", message, where)
 
 
 def _action_target(

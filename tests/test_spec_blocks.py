@@ -233,3 +233,46 @@ spec:
     ir = lower(project, "f")
     assert ir.options.result_storage.slug.startswith("local-file-system/pipeform-")  # Prefect needs a saved block
     assert ir.tasks[0].options.result_storage.slug == "local-file-system/results"
+
+
+def test_git_credentials_block_needs_https_and_a_string_secret(write):
+    """What Prefect's git_clone would not use: credentials on an http:// or ssh URL, or a
+    Secret whose value is an object (it goes to `access_token`, a string)."""
+    text = (
+        BLOCKS
+        + """\
+apiVersion: pipeform/v1
+kind: Block
+metadata: {name: pair}
+spec:
+  type: secret
+  data: {value: {username: u, password: {from_env: GIT_PW}}}
+---
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: f}
+spec:
+  tasks:
+    - {name: t, python: "pkg:t"}
+"""
+        + "".join(
+            f"---\napiVersion: pipeform/v1\nkind: Deployment\nmetadata: {{name: d{i}}}\n"
+            f"spec:\n  flow: f\n  source: {{git: {{repository: {repo!r}, credentials_block: {block}}}}}\n"
+            for i, (repo, block) in enumerate(
+                [
+                    ("https://127.0.0.1/r.git", "api-token"),  # fine
+                    ("http://127.0.0.1/r.git", "api-token"),
+                    ("git@github.com:acme/r.git", "secret/api-token"),
+                    ("https://127.0.0.1/r.git", "pair"),
+                ]
+            )
+        )
+    )
+    _, diags = problems(write, text)
+    sources = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith("  source:")]
+    assert len(sources) == 4
+    # one error each for d1, d2 and d3, at their credentials_block (d0 is fine); the warning is
+    # the literal user name inside the `pair` Secret
+    assert [d for d in diags if d[0] != "block.literal-secret"] == [
+        ("ref.git-credentials", line, "error", None) for line in sources[1:]
+    ], diags

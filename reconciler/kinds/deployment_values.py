@@ -98,6 +98,14 @@ def environment_job_variables(
     return jv, tuple(sensitive), sources
 
 
+def _credentials_key(ref: str) -> str:
+    """Where git_clone takes the block. A Secret block's template resolves to its value, a
+    token string: `access_token` (`credentials` would get a str, which Prefect 3.8.8's
+    GitRepository cannot use: `'str' object has no attribute 'items'`). Other blocks
+    (github-credentials, ...) resolve to their fields: `credentials`."""
+    return "access_token" if ref.startswith("secret.") else "credentials"
+
+
 def pull_steps(
     root: str, spec: Any, git: GitInfo | None, credentials: str | None = None, image_dir: str | None = None
 ) -> list[dict[str, Any]]:
@@ -115,8 +123,9 @@ def pull_steps(
             clone["branch"] = g.branch
         if g.commit_sha:
             clone["commit_sha"] = g.commit_sha
-        if g.credentials_block:  # `credentials`: the block as TYPE.NAME (block_values.block_template)
-            clone["credentials"] = "{{ prefect.blocks." + (credentials or g.credentials_block) + " }}"
+        if g.credentials_block:  # the block as TYPE.NAME (block_values.block_template)
+            ref = credentials or g.credentials_block
+            clone[_credentials_key(ref)] = "{{ prefect.blocks." + ref + " }}"
         if g.include_submodules:
             clone["include_submodules"] = True
         steps: list[dict[str, Any]] = [{"prefect.deployments.steps.git_clone": {"id": "clone", **clone}}]

@@ -60,7 +60,13 @@ class GitSource(Strict):
     repository: str = Field(description="Clone URL.", examples=["https://github.com/acme/pipelines.git"])
     branch: str | None = Field(default=None, description="Branch to check out.")
     commit_sha: str | None = Field(default=None, description="Exact commit to check out.")
-    credentials_block: str | None = Field(default=None, description="Block document holding access credentials.")
+    credentials_block: str | None = Field(
+        default=None,
+        description=(
+            "Block holding the clone credentials (https:// repositories only): a Secret block's value is"
+            " git_clone's access_token; another block (e.g. github-credentials) is its credentials."
+        ),
+    )
     include_submodules: bool = Field(default=False, description="Clone submodules too.")
     directory: str | None = Field(default=None, description="Folder inside the repository holding the specs.")
 
