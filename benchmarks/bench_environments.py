@@ -4,10 +4,11 @@
 
 1. Run overhead of a warm Environment: the same trivial flow deployed twice on one real
    process worker, once with an Environment (one small requirement, its venv already
-   built) and once without; runs alternate. Each run's time is its PENDING -> COMPLETED
+   built) and once without; runs alternate (ABBA order). Each run's time is its PENDING -> COMPLETED
    span on the server (the worker's submission to the end of the run: the launcher, the
    venv's interpreter and Prefect's engine are inside it; the worker's polling interval is
-   not). Prints medians side by side (target: at most +1 s).
+   not), and its PENDING -> RUNNING span (process start to flow code: the part an
+   Environment changes). Prints medians side by side (target: at most +1 s).
 2. First creation of an Environment with one small requirement (six): the lock (uv pip
    compile) and the venv (uv venv + uv pip sync + pipeform), with uv's cache empty
    (a fresh UV_CACHE_DIR: every wheel downloaded) and warm (the same cache again, a new
@@ -69,7 +70,7 @@ def _call(api: httpx.Client, method: str, path: str, **kw) -> object:
     return None
 
 
-def _span(api: httpx.Client, run_id: str, timeout: float = 300) -> float:
+def _span(api: httpx.Client, run_id: str, timeout: float = 300) -> tuple[float, float]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = _call(api, "GET", f"/flow_runs/{run_id}")["state"]
@@ -80,7 +81,7 @@ def _span(api: httpx.Client, run_id: str, timeout: float = 300) -> float:
         time.sleep(0.2)
     states = _call(api, "GET", "/flow_run_states/", params={"flow_run_id": run_id})
     at = {s["type"]: datetime.fromisoformat(s["timestamp"]) for s in states}
-    return (at["COMPLETED"] - at["PENDING"]).total_seconds()
+    return (at["COMPLETED"] - at["PENDING"]).total_seconds(), (at["RUNNING"] - at["PENDING"]).total_seconds()
 
 
 def overhead(rounds: int, tmp: Path) -> None:
@@ -107,23 +108,31 @@ def overhead(rounds: int, tmp: Path) -> None:
         api = httpx.Client(base_url=info.url, timeout=30)
         ids = {n: _call(api, "GET", f"/deployments/name/trivial/{n}")["id"] for n in ("with-env", "without")}
 
-        def run(name: str) -> float:
+        def run(name: str) -> tuple[float, float]:
             return _span(api, _call(api, "POST", f"/deployments/{ids[name]}/create_flow_run", json={})["id"])
 
-        cold = run("with-env")  # builds the environment
+        cold, _ = run("with-env")  # builds the environment
         run("without")
         times: dict[str, list[float]] = {"with-env": [], "without": []}
-        for _ in range(rounds):
-            for name in times:
-                times[name].append(run(name))
+        starts: dict[str, list[float]] = {"with-env": [], "without": []}
+        for i in range(rounds):
+            for name in times if i % 2 == 0 else reversed(times):  # ABBA: neither always goes first
+                total, start = run(name)
+                times[name].append(total)
+                starts[name].append(start)
     finally:
         worker.stop_workers(state)
         server.stop_pid(proc.pid)
     med = {k: statistics.median(v) for k, v in times.items()}
+    smed = {k: statistics.median(v) for k, v in starts.items()}
     print(f"run overhead, trivial flow, one process worker, {rounds} alternating rounds (PENDING -> COMPLETED):")
     for k, v in times.items():
         print(f"  {k:9s} median {med[k]:.2f}s  (runs: {', '.join(f'{x:.2f}' for x in v)})")
     print(f"  warm Environment overhead (median difference): {med['with-env'] - med['without']:+.2f}s (target <= +1 s)")
+    print("  of which process start to flow code (PENDING -> RUNNING):")
+    for k, v in starts.items():
+        print(f"  {k:9s} median {smed[k]:.2f}s  (runs: {', '.join(f'{x:.2f}' for x in v)})")
+    print(f"  median difference: {smed['with-env'] - smed['without']:+.2f}s")
     print(f"  first run, building the Environment: {cold:.2f}s")
 
 

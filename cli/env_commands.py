@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from pipeform.cli.app import app
-from pipeform.cli.common import Exit, console, die
+from pipeform.cli.common import STATE_DIR, Exit, connect, console, die
 
 env_app = typer.Typer(help="Per-flow environments (isolated venvs on process workers).", no_args_is_help=True)
 app.add_typer(env_app, name="env")
@@ -15,12 +16,28 @@ app.add_typer(env_app, name="env")
 
 @env_app.command("gc")
 def env_gc(
-    max_idle_days: float = typer.Option(7.0, "--max-idle-days", help="Remove environments no run used for this long."),
+    grace_hours: float = typer.Option(
+        1.0, "--grace-hours", help="Keep an unreferenced environment this long after its last run."
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Do not read the server: remove by idle time only."),
+    max_idle_days: float = typer.Option(
+        7.0, "--max-idle-days", help="With --offline: remove environments unused this long."
+    ),
+    state_dir: str | None = STATE_DIR,
 ) -> None:
-    """Remove this machine's environments that no flow run used recently (a worker start does it too)."""
-    from pipeform.environments import venvs
+    """Remove this machine's environments that no deployment on the server uses any more
+    (after the grace period; never one a run is using)."""
+    from pipeform.environments import usage, venvs
 
-    removed = venvs.gc(max_idle_days * 86400)
+    if offline:
+        removed = venvs.gc(max_idle_s=max_idle_days * 86400)
+    else:
+        url = connect(state_dir)
+        try:
+            referenced = usage.server_references(url, os.environ.get("PREFECT_API_KEY"))
+        except Exception as exc:  # ApiError, network: nothing removed without knowing what is used
+            die(f"cannot read the deployments from {url}: {exc}; nothing removed (--offline removes by idle time)")
+        removed = venvs.gc(referenced, grace_s=grace_hours * 3600)
     for name in removed:
         console.print(f"removed {name}")
     console.print(f"{len(removed)} environments removed from {venvs.environments_dir()}")

@@ -123,13 +123,12 @@ def worker_start(
     """Start a process worker against the configured (or embedded) server, in the background
     unless --foreground or --run-once."""
     from pipeform import server, worker
-    from pipeform.environments import venvs
 
     try:
         info = server.ensure_server(state_dir)
     except server.ServerStartError as exc:
         die(str(exc))
-    for name in venvs.gc():  # per-flow environments nobody ran for a week
+    for name in _collect_environments(info.url):
         console.print(f"[dim]removed unused environment {name}[/dim]")
     if foreground or run_once:
         raise typer.Exit(worker.run_worker(pool, info, run_once=run_once))
@@ -140,6 +139,18 @@ def worker_start(
         die(str(exc))
     verb = "started" if started else "already running"
     console.print(f"worker for pool {pool!r} {verb} (pid {pid}); log {worker.log_path(state, pool)}")
+
+
+def _collect_environments(url: str) -> list[str]:
+    """Per-flow environments no deployment on the server uses (an hour after their last run);
+    by idle time (a week) when the server cannot be read."""
+    from pipeform.environments import usage, venvs
+
+    try:
+        referenced = usage.server_references(url, os.environ.get("PREFECT_API_KEY"))
+    except Exception:  # the worker starts anyway; gc falls back to idle time
+        return venvs.gc()
+    return venvs.gc(referenced)
 
 
 @worker_app.command("stop")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .image import image_tag
-from .launch import HASH_VAR, LOCK_VAR
+from .launch import HASH_VAR, LOCK_VAR, NAME_VAR
 from .lock import RUNNER_PLUGINS, Lock, LockError, LockInput, lock
 from .pools import Problem
 from .profiles import resource_job_variables
@@ -70,14 +70,15 @@ def lock_input(project: Any, env_doc: Any, plugins: tuple[str, ...]) -> LockInpu
     spec = env_doc.spec if env_doc is not None else None
     reqs = tuple(spec.python_requirements) if spec else ()
     file_name = spec.requirements_file if spec else None
-    if not reqs and not file_name and not plugins:
-        return None
+    python, platform = (spec.python, spec.python_platform) if spec else (None, None)
+    if not reqs and not file_name and not plugins and not python and not platform:
+        return None  # a target Python alone still gets a lock: the worker must check it
     text = None
     if file_name:
         path = file_name if os.path.isabs(file_name) else os.path.join(project.root, file_name)
         with open(path, encoding="utf-8") as f:  # OSError: reported by the caller, located
             text = f.read()
-    return LockInput(reqs, file_name, text, plugins)
+    return LockInput(reqs, file_name, text, plugins, python, platform)
 
 
 def lock_project(project: Any) -> tuple[Locks, list[tuple[str, str, tuple, str, str]]]:
@@ -130,7 +131,7 @@ def environment_job_variables(
         jv["command"] = LAUNCH_COMMAND
         jv["env"] = {
             **jv.get("env", {}),
-            "PIPEFORM_ENVIRONMENT": use.environment or "",
+            NAME_VAR: use.environment or "",
             HASH_VAR: use.lock.hash,
             LOCK_VAR: use.lock.text,
         }

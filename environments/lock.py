@@ -22,8 +22,8 @@ from pathlib import Path
 
 from pipeform import diskcache
 
-from .paths import lock_hash
-from .uvtool import index_args, python_version, run_uv
+from .paths import lock_hash, lock_target, python_version, this_platform
+from .uvtool import index_args, run_uv
 
 LOCK_FORMAT = "pipeform-lock/1"
 # Task runners whose Prefect integration is a separate package (prefect-dask, prefect-ray).
@@ -46,12 +46,24 @@ class LockInput:
     file_name: str | None = None  # requirements.txt, pyproject.toml or uv.lock
     file_text: str | None = None
     plugins: tuple[str, ...] = ()  # added for the flows' task runners
+    python: str | None = None  # the workers' Python (3.X); None: this machine's
+    platform: str | None = None  # the workers' platform (uv --python-platform); None: this machine's
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(Python version, platform) the lock is resolved for."""
+        return self.python or python_version(), self.platform or this_platform()
 
 
 @dataclass(frozen=True)
 class Lock:
     text: str  # header + sorted pins, one per line
     hash: str  # sha256 of text, 16 hex digits
+
+    @property
+    def python(self) -> str:
+        """The Python version (3.X) the lock was resolved for."""
+        return lock_target(self.text).get("python", python_version())
 
     @property
     def pins(self) -> dict[str, str]:
@@ -73,19 +85,22 @@ def pipeform_requirements() -> list[str]:
 
 
 def worker_versions() -> dict[str, str]:
-    return {"prefect": version("prefect"), "python": python_version()}
+    return {"prefect": version("prefect")}
 
 
 REQUESTED = "# requested: "
 
 
-def lock_text(pins: str, requested: tuple[str, ...] = ()) -> str:
-    """The lock: a format line, what was asked for (shown by plans), then sorted pins."""
+def lock_text(pins: str, requested: tuple[str, ...] = (), target: tuple[str, str] | None = None) -> str:
+    """The lock: a format line (with the Python and platform it targets: a worker with
+    another one refuses it, paths.target_mismatch), what was asked for (shown by plans),
+    then sorted pins."""
     lines = sorted(
         {ln.strip() for ln in pins.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "-"))},
         key=str.lower,
     )
-    header = [f"# {LOCK_FORMAT} python={python_version()} prefect={version('prefect')}"]
+    py, plat = target or (python_version(), this_platform())
+    header = [f"# {LOCK_FORMAT} python={py} platform={plat} prefect={version('prefect')}"]
     if requested:
         header.append(REQUESTED + ", ".join(requested))
     return "\n".join([*header, *lines]) + "\n"
@@ -131,8 +146,8 @@ def _export_uv_lock(text: str, tmp: Path) -> list[str]:
 
 def lock(req: LockInput) -> Lock:
     """The lock for `req`: from the disk cache, else resolved by uv (raises LockError)."""
-    key = (LOCK_FORMAT, "requested", req.requirements, req.file_name, req.file_text, req.plugins, pipeform_requirements(),
-           worker_versions(), index_args())  # fmt: skip
+    key = (LOCK_FORMAT, "target", req.requirements, req.file_name, req.file_text, req.plugins, pipeform_requirements(),
+           worker_versions(), req.target, index_args())  # fmt: skip
     cached = diskcache.get("environment-locks", key)
     if isinstance(cached, str):
         return make_lock(cached)
@@ -140,11 +155,13 @@ def lock(req: LockInput) -> Lock:
         tmp = Path(d)
         inputs = _compile_inputs(req, tmp)
         (tmp / "constraints.txt").write_text(f"prefect=={version('prefect')}\n")
-        res = run_uv("pip", "compile", *inputs, "-c", str(tmp / "constraints.txt"), "--python-version",
-                     python_version(), "--no-header", "--no-annotate", "--quiet", "--color", "never")  # fmt: skip
+        py, plat = req.target
+        res = run_uv("pip", "compile", *inputs, "-c", str(tmp / "constraints.txt"), "--python-version", py,
+                     "--python-platform", plat, "--no-header", "--no-annotate", "--quiet", "--color", "never")  # fmt: skip
     if res.code != 0:
-        raise LockError("the requirements cannot be resolved together with Prefect", _clean(res.stderr))
-    text = lock_text(res.stdout, requested(req))
+        target = f" for Python {py} on {plat}" if (req.python or req.platform) else ""
+        raise LockError(f"the requirements cannot be resolved together with Prefect{target}", _clean(res.stderr))
+    text = lock_text(res.stdout, requested(req), req.target)
     diskcache.put("environment-locks", key, text)
     return make_lock(text)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .launch import HASH_VAR, LOCK_VAR
 from .lock import REQUESTED, make_lock
+from .paths import lock_target
 
 LOCK_SUFFIX = f"env.{LOCK_VAR}"
 
@@ -25,6 +26,11 @@ def pin_changes(old_text: str | None, new_text: str | None) -> list[str]:
     out = [f"{n} {old[n]} -> {new[n]}" for n in sorted(old.keys() & new.keys()) if old[n] != new[n]]
     out += [f"+ {n}=={new[n]}" for n in sorted(new.keys() - old.keys())]
     out += [f"- {n}=={old[n]}" for n in sorted(old.keys() - new.keys())]
+    if old_text and new_text:  # the target the worker checks (python=, platform=)
+        was, now = lock_target(old_text), lock_target(new_text)
+        out += [
+            f"{k} {was.get(k, '?')} -> {now[k]}" for k in ("python", "platform") if k in now and was.get(k) != now[k]
+        ]
     return out
 
 

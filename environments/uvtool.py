@@ -14,7 +14,6 @@ from __future__ import annotations
 import configparser
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -116,7 +115,3 @@ def run_uv(*args: str, timeout: float = 600.0, index: bool = True) -> UvResult:
     except subprocess.TimeoutExpired:
         return UvResult(124, "", f"uv {args[0]} timed out after {timeout:.0f} s")
     return UvResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def python_version() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"

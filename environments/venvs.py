@@ -6,7 +6,8 @@ Layout (PIPEFORM_ENVIRONMENTS_DIR, else <pipeform cache dir>/environments, i.e.
     <key>/            a venv (`uv venv` with the worker's interpreter, `uv pip sync` of the lock)
     <key>/.pipeform-ready   written last (paths.py): a folder without it is a crashed build, rebuilt
     <key>.lock        flock held while building: concurrent runs of the same lock wait, then reuse
-    <key>.used        touched on every run: `gc` removes environments unused for a while
+    <key>.used        touched on every run
+    <key>.inuse       flock held shared by every run in progress (launch.py): `gc` skips it
 
 `key` = the lock's hash + a short hash of the worker's interpreter (paths.py). pipeform itself goes in
 by copying the files of its installed distribution (RECORD) into the venv's site-packages:
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import py_compile
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
@@ -29,7 +32,8 @@ from .lock import Lock, make_lock
 from .paths import environments_dir
 from .uvtool import run_uv
 
-DEFAULT_MAX_IDLE_S = 7 * 24 * 3600
+DEFAULT_MAX_IDLE_S = 7 * 24 * 3600  # server unknown: by idle time only
+DEFAULT_GRACE_S = 3600  # no deployment references it: removed after an hour without runs
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -80,7 +84,11 @@ def _build(lock: Lock, path: Path) -> None:
     if res.code != 0:
         raise EnvironmentBuildError(f"uv venv failed: {res.stderr.strip()}")
     (path / "pipeform.lock.txt").write_text(lock.text)
-    res = run_uv("pip", "sync", "--quiet", "--python", str(python_of(path)), str(path / "pipeform.lock.txt"))
+    # --compile-bytecode: every warm run imports Prefect from this venv; without .pyc files
+    # (uv writes none by default, and a worker with PYTHONDONTWRITEBYTECODE never gets them)
+    # each run compiles Prefect's sources again, seconds per run (BENCHMARKS.md).
+    res = run_uv("pip", "sync", "--quiet", "--compile-bytecode", "--python", str(python_of(path)),
+                 str(path / "pipeform.lock.txt"))  # fmt: skip
     if res.code != 0:
         raise EnvironmentBuildError(f"uv pip sync of lock {lock.hash} failed: {res.stderr.strip()}")
     site = _site_packages(path)
@@ -88,6 +96,8 @@ def _build(lock: Lock, path: Path) -> None:
         dest = site / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
+        if dest.suffix == ".py":  # the editable finder is imported at every interpreter start
+            py_compile.compile(str(dest), doraise=False, quiet=1)
     paths.mark_ready(path, lock.hash, _record())
     with open(path.parent / "builds.log", "a") as log:  # one line per build: tests and operators count them
         log.write(f"{path.name} {os.getpid()} {time.time():.3f}\n")
@@ -112,30 +122,44 @@ def ensure(lock: Lock) -> Path:
     return path
 
 
-def gc(max_idle_s: float = DEFAULT_MAX_IDLE_S, keep: set[str] = frozenset()) -> list[str]:
-    """Remove environments unused for `max_idle_s` (and crashed builds), except those whose
-    lock hash is in `keep`. An environment being built or used holds no lock here, so one
-    is removed only under its own build lock (taken without waiting)."""
+def gc(
+    referenced: Collection[str] | None = None, grace_s: float = DEFAULT_GRACE_S, max_idle_s: float = DEFAULT_MAX_IDLE_S
+) -> list[str]:
+    """Remove environments no deployment needs. With `referenced` (the lock hashes the
+    server's deployments carry, usage.py): every other environment once no run started in
+    it for `grace_s`; without (server unknown): those unused for `max_idle_s`. Never one a
+    run is using (it holds `<key>.inuse`, launch.py) or one being built (`<key>.lock`)."""
     root = environments_dir()
-    removed = []
+    removed: list[str] = []
     if not root.is_dir():
         return removed
     now = time.time()
     for path in sorted(p for p in root.iterdir() if p.is_dir()):
         used = root / f"{path.name}.used"
         last = used.stat().st_mtime if used.exists() else path.stat().st_mtime
-        if path.name.split("-")[0] in keep or now - last < max_idle_s:
+        if referenced is not None and path.name.split("-")[0] in referenced:
             continue
-        with open(root / f"{path.name}.lock", "w") as fh:
+        if now - last < (grace_s if referenced is not None else max_idle_s):
+            continue
+        if _remove_unless_busy(root, path):
+            removed.append(path.name)
+    return removed
+
+
+def _remove_unless_busy(root: Path, path: Path) -> bool:
+    """Remove one environment under its in-use and build locks, both taken without waiting."""
+    with open(root / f"{path.name}.inuse", "a") as inuse, open(root / f"{path.name}.lock", "a") as build:
+        for fh in (inuse, build):
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                continue  # being built right now
-            shutil.rmtree(path, ignore_errors=True)
-            used.unlink(missing_ok=True)
-            removed.append(path.name)
-        (root / f"{path.name}.lock").unlink(missing_ok=True)
-    return removed
+                return False  # a run is using it, or it is being built
+        (path / paths.READY).unlink(missing_ok=True)  # a launcher arriving now rebuilds, never half-uses it
+        shutil.rmtree(path, ignore_errors=True)
+        # .inuse and .lock stay (empty files): removing a lock file someone may open next
+        # would let two processes hold "the" lock on different inodes.
+        (root / f"{path.name}.used").unlink(missing_ok=True)
+    return True
 
 
 def lock_from_text(text: str, expected_hash: str | None) -> Lock:

@@ -6,13 +6,16 @@ Docker build contexts, environment garbage collection."""
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata as md
 import json
+import os
+import sys
 import uuid
 
 import pytest
 from server_helpers import apply_specs, plan_specs, project_dir, server
 
-from pipeform.environments import image, lock, pools, profiles, uvtool, venvs
+from pipeform.environments import image, launch, lock, paths, pools, profiles, uvtool, venvs
 
 BAD_K8S = """\
 apiVersion: pipeform/v1
@@ -244,7 +247,11 @@ def test_docker_build_context_for_an_environment(tmp_path):
     assert tag == f"registry.example/team/pipeform-env-etl:{locked.hash[:12]}-{code}"
     ctx = image.write_context(str(proj), locked, tag, tmp_path / "ctx")
     dockerfile = (ctx.path / "Dockerfile").read_text()
-    assert dockerfile.splitlines()[1] == f"FROM {image.base_image()}"
+    assert (
+        dockerfile.splitlines()[1] == f"FROM prefecthq/prefect:{md.version('prefect')}-python{paths.python_version()}"
+    )
+    for_312 = lock.make_lock(lock.lock_text("six==1.16.0\n", target=("3.12", "linux")))  # `python: "3.12"`
+    assert image.dockerfile(for_312).splitlines()[1] == f"FROM prefecthq/prefect:{md.version('prefect')}-python3.12"
     assert "uv pip install --system --no-deps" in dockerfile and "-r /opt/pipeform/requirements.lock" in dockerfile
     assert (ctx.path / "requirements.lock").read_text() == locked.text
     assert list((ctx.path / "dist").glob("pipeform-*.whl"))
@@ -263,9 +270,35 @@ def test_gc_removes_unused_environments_only(tmp_path, monkeypatch):
     (root / "aaaa-111111").mkdir(parents=True)
     (root / "bbbb-111111").mkdir()
     (root / "bbbb-111111.used").touch()
-    assert venvs.gc(max_idle_s=3600) == []  # both fresh
-    assert venvs.gc(max_idle_s=0, keep={"bbbb"}) == ["aaaa-111111"]
-    assert sorted(p.name for p in root.iterdir()) == ["bbbb-111111", "bbbb-111111.used"]
+    assert venvs.gc(max_idle_s=3600) == []  # server unknown: by idle time, both fresh
+    assert venvs.gc({"bbbb"}) == []  # unreferenced "aaaa" is within its grace period
+    held = launch.hold_in_use(str(root), "aaaa-111111")  # a run in progress in "aaaa"
+    assert venvs.gc({"bbbb"}, grace_s=0) == [] and (root / "aaaa-111111").is_dir()
+    os.close(held)
+    assert venvs.gc({"bbbb"}, grace_s=0) == ["aaaa-111111"]  # referenced "bbbb" stays, whatever its age
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["bbbb-111111"]
+    assert venvs.gc(set(), grace_s=0) == ["bbbb-111111"]
+
+
+def test_a_lock_for_another_python_or_platform_is_refused_by_the_worker():
+    here, plat = paths.python_version(), paths.this_platform()
+    made = lock.lock_text("six==1.17.0\n", target=(here, plat))
+    assert made.startswith(f"# pipeform-lock/1 python={here} platform={plat} prefect=")
+    assert paths.target_mismatch(made) is None
+    assert paths.target_mismatch(made.replace(f"python={here}", "python=3.99")) == (
+        f"its lock was resolved for Python 3.99 (this worker runs Python {here}, {sys.executable})"
+    )
+    mac = paths.target_mismatch(made.replace(f"platform={plat}", "platform=macos"))
+    assert mac.startswith("its lock was resolved for macos/aarch64 (this worker is linux/")
+    # uv's shorthands and manylinux tags name the same OS and architecture as the triple
+    assert paths.platform_family("linux") == paths.platform_family("x86_64-manylinux_2_28") == ("linux", "x86_64")
+
+
+def test_python_and_platform_fields_are_checked_at_validate(cli, write):
+    body = "apiVersion: pipeform/v1\nkind: Environment\nmetadata: {name: e}\nspec:\n  python: '3'\n  python_platform: linx\n"
+    found = {(d["line"], d["column"]): d["message"] for d in _diags(cli, write("e.yaml", body))}
+    assert (5, 11) in found and "3" in found[(5, 11)]
+    assert (6, 20) in found and "linx" in found[(6, 20)]
 
 
 @pytest.mark.server

@@ -1,7 +1,6 @@
 """Blocks on a fresh Prefect server of their own: no block type registered (block
 auto-registration off) and no block document written yet, so pipeform's apply registers
-the types and schemas of installed collections (prefect-docker, prefect-kubernetes; a type
-only nested in another, kubernetes-cluster-config in kubernetes-credentials, too) and
+the types and schemas of installed collections (prefect-docker, prefect-kubernetes) and
 makes the server's very first block document writes, concurrently.
 
 On PostgreSQL (scripts/test-postgres.sh) the server gets a new database of that cluster:
@@ -44,19 +43,6 @@ spec:
 ---
 apiVersion: pipeform/v1
 kind: Block
-metadata: {name: NAME-k8s}
-spec:
-  type: kubernetes-credentials
-  data:
-    cluster_config:
-      context_name: nested-ctx
-      config: {apiVersion: v1, kind: Config, current-context: nested-ctx}
-"""
-)
-CLUSTER = """\
----
-apiVersion: pipeform/v1
-kind: Block
 metadata: {name: NAME-cluster}
 spec:
   type: kubernetes-cluster-config
@@ -70,10 +56,10 @@ spec:
       clusters: [{name: kind-test, cluster: {server: "https://127.0.0.1:6443"}}]
       users: [{name: kind-test, user: {}}]
 """
+)
 COLLECTION_TYPES = {
     "docker-registry-credentials": "prefect_docker.credentials:DockerRegistryCredentials",
     "kubernetes-cluster-config": "prefect_kubernetes.credentials:KubernetesClusterConfig",
-    "kubernetes-credentials": "prefect_kubernetes.credentials:KubernetesCredentials",  # nests the one above
 }
 
 
@@ -137,12 +123,6 @@ def test_first_block_writes_and_collection_types_on_a_fresh_server(tmp_path, mon
     assert plan.errors == ()
     assert [o for o in outcomes if not o.ok] == []
     assert len(outcomes) == 6
-    # kubernetes-cluster-config was registered only as the type nested in kubernetes-credentials
-    assert server("GET", "/block_types/slug/kubernetes-cluster-config")["slug"] == "kubernetes-cluster-config"
-    with (path / "project.yaml").open("a") as f:
-        f.write(CLUSTER.replace("NAME", name))
-    _, outcomes, _ = apply_specs(path)
-    assert [(o.address, o.ok) for o in outcomes] == [(f"block.kubernetes-cluster-config/{name}-cluster", True)]
 
     # every type and the installed class's exact schema were registered
     for slug, class_path in COLLECTION_TYPES.items():
@@ -161,9 +141,6 @@ def test_first_block_writes_and_collection_types_on_a_fresh_server(tmp_path, mon
     assert cluster["data"]["context_name"] == "kind-test"
     assert cluster["data"]["config"]["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
 
-    nested = server("GET", f"/block_types/slug/kubernetes-credentials/block_documents/name/{name}-k8s")
-    assert nested["data"]["cluster_config"]["context_name"] == "nested-ctx"
-
     # Prefect's own classes load them (what a flow or worker does with these blocks)
     probe = (
         "import sys\n"
@@ -171,15 +148,12 @@ def test_first_block_writes_and_collection_types_on_a_fresh_server(tmp_path, mon
         "from prefect_kubernetes.credentials import KubernetesClusterConfig as K\n"
         f"d = D.load('{name}-registry')\n"
         f"k = K.load('{name}-cluster')\n"
-        "from prefect_kubernetes.credentials import KubernetesCredentials as KC\n"
-        f"n = KC.load('{name}-k8s')\n"
-        "print(d.username, d.registry_url, d.password.get_secret_value() == sys.argv[1], k.context_name,"
-        " n.cluster_config.context_name)\n"
+        "print(d.username, d.registry_url, d.password.get_secret_value() == sys.argv[1], k.context_name)\n"
     )
     env = {**os.environ, "PREFECT_API_URL": fresh_api, "PREFECT_HOME": str(tmp_path / "probe-home")}
     out = subprocess.run([sys.executable, "-c", probe, password], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["robot", "registry.example.com:5000", "True", "kind-test", "nested-ctx"]
+    assert out.stdout.split() == ["robot", "registry.example.com:5000", "True", "kind-test"]
     assert password not in out.stdout + out.stderr
 
     assert plan_specs(path).pending == ()

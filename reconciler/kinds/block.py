@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeform.spec import block_types
 
-from ..api import ApiError, ServerAPI, seg
+from ..api import ServerAPI, seg
 from ..changes import ResourceChange
 from ..diagnostics import BLOCK_TYPE_UNKNOWN, located
 from ..resources import Resource
@@ -90,7 +90,7 @@ class BlockKind(Kind):
     # --- writes --------------------------------------------------------------------------
 
     async def _type_and_schema(self, ctx: ApplyContext, slug: str) -> tuple[str, str]:
-        ids: tuple[str, str] = await ctx.once(f"block-type+schema:{slug}", lambda: _ensure_type(ctx, slug))
+        ids: tuple[str, str] = await ctx.once(f"block-type:{slug}", lambda: _ensure_type(ctx.api, slug))
         return ids
 
     async def _write_document(self, ctx: ApplyContext, method: str, path: str, body: Body) -> None:
@@ -169,75 +169,30 @@ def _placeholders(slug: str, name: str, data: Any, path: str = "") -> Any:
     return data
 
 
-async def _ensure_type(ctx: ApplyContext, slug: str) -> tuple[str, str]:
+async def _ensure_type(api: ServerAPI, slug: str) -> tuple[str, str]:
     """(block type id, block schema id) on the server: the installed class's schema when
     there is one (registered if the server lacks it), else the server's newest."""
-    cls = _installed_class(slug)
-    api = ctx.api
-    block_type = await _block_type(ctx, slug, cls)
+    installed = block_types.installed().get(slug)
+    cls = _block_class(installed.class_path) if installed and installed.class_path else None
+    block_type = await api.request("GET", f"/block_types/slug/{seg(slug)}", ok=(404,))
+    if not block_type:
+        if cls is None:
+            raise ValueError(f"block type {slug!r} is neither on the server nor installed here")
+        fields = {"name", "slug", "logo_url", "documentation_url", "description", "code_example"}
+        block_type = await api.request(
+            "POST", "/block_types/", cls._to_block_type().model_dump(mode="json", include=fields)
+        )
     if cls is not None:
-        by_checksum = f"/block_schemas/checksum/{cls._calculate_schema_checksum()}"
-        schema = await api.request("GET", by_checksum, ok=(404,))
+        schema = await api.request("GET", f"/block_schemas/checksum/{cls._calculate_schema_checksum()}", ok=(404,))
         if not schema:
             create = cls._to_block_schema(block_type_id=block_type["id"])
-            await _ensure_nested_types(ctx, cls, {slug})
             body = create.model_dump(mode="json", include={"fields", "block_type_id", "capabilities", "version"})
-            try:
-                schema = await api.request("POST", "/block_schemas/", body)
-            except ApiError as exc:  # a 409 is also a nested type missing: re-raised then
-                # made meanwhile (as the nested schema of another block's, or by another client)?
-                schema = await api.request("GET", by_checksum, ok=(404,)) if exc.status == 409 else None
-                if not schema:
-                    raise
+            schema = await api.request("POST", "/block_schemas/", body)
         return block_type["id"], schema["id"]
     found = await api.all("/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}})
     if not found:
         raise ValueError(f"block type {slug!r} has no schema on the server")
     return block_type["id"], max(found, key=lambda s: s.get("created") or "")["id"]
-
-
-def _installed_class(slug: str) -> Any:
-    installed = block_types.installed().get(slug)
-    return _block_class(installed.class_path) if installed and installed.class_path else None
-
-
-async def _block_type(ctx: ApplyContext, slug: str, cls: Any) -> dict[str, Any]:
-    """Once per apply and slug (a type may be both a block's and nested in another's)."""
-    found: dict[str, Any] = await ctx.once(f"block-type:{slug}", lambda: _ensure_block_type(ctx.api, slug, cls))
-    return found
-
-
-async def _ensure_block_type(api: ServerAPI, slug: str, cls: Any) -> dict[str, Any]:
-    """The server's block type of `slug`, registered from the installed class if missing
-    (a 409: registered meanwhile by another client, read it)."""
-    block_type: dict[str, Any] | None = await api.request("GET", f"/block_types/slug/{seg(slug)}", ok=(404,))
-    if block_type:
-        return block_type
-    if cls is None:
-        raise ValueError(f"block type {slug!r} is neither on the server nor installed here")
-    fields = {"name", "slug", "logo_url", "documentation_url", "description", "code_example"}
-    created: dict[str, Any] | None = await api.request(
-        "POST", "/block_types/", cls._to_block_type().model_dump(mode="json", include=fields), ok=(409,)
-    )
-    return created or await api.request("GET", f"/block_types/slug/{seg(slug)}")
-
-
-async def _ensure_nested_types(ctx: ApplyContext, cls: Any, seen: set[str]) -> None:
-    """The server makes the schemas of nested blocks (kubernetes-credentials holds a
-    kubernetes-cluster-config) from the parent's definitions, but only of types it has."""
-    for slug in _referenced_slugs(cls.model_json_schema().get("block_schema_references") or {}):
-        if slug not in seen:
-            seen.add(slug)
-            nested = _installed_class(slug)
-            await _block_type(ctx, slug, nested)
-            if nested is not None:
-                await _ensure_nested_types(ctx, nested, seen)
-
-
-def _referenced_slugs(references: Mapping[str, Any]) -> list[str]:
-    """Block type slugs of a schema's `block_schema_references` (an entry or a list: unions)."""
-    entries = [e for v in references.values() for e in (v if isinstance(v, list) else [v])]
-    return sorted({e["block_type_slug"] for e in entries})
 
 
 def _block_class(path: str) -> Any:

@@ -111,6 +111,19 @@ class Resources(Strict):
     gpu: int | None = Field(default=None, ge=0, description="GPUs, on pool types that have them.")
 
 
+# uv's --python-platform values for operating systems a worker runs on (uv pip compile --help).
+PythonPlatform = Literal[
+    "linux", "macos", "windows",
+    "x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl",
+    "x86_64-apple-darwin", "aarch64-apple-darwin",
+    "x86_64-pc-windows-msvc", "aarch64-pc-windows-msvc", "i686-pc-windows-msvc",
+    "x86_64-manylinux2014", "x86_64-manylinux_2_17", "x86_64-manylinux_2_28", "x86_64-manylinux_2_31",
+    "x86_64-manylinux_2_34", "x86_64-manylinux_2_36", "x86_64-manylinux_2_39", "x86_64-manylinux_2_40",
+    "aarch64-manylinux2014", "aarch64-manylinux_2_17", "aarch64-manylinux_2_28", "aarch64-manylinux_2_31",
+    "aarch64-manylinux_2_34", "aarch64-manylinux_2_36", "aarch64-manylinux_2_39", "aarch64-manylinux_2_40",
+]  # fmt: skip
+
+
 class EnvironmentSpec(Strict):
     """A per-flow runtime: locked requirements, image, environment variables, resources."""
 
@@ -123,6 +136,19 @@ class EnvironmentSpec(Strict):
         default=None,
         description="A requirements.txt, pyproject.toml or uv.lock (relative to the project root) to lock from.",
         examples=["uv.lock"],
+    )
+    python: str | None = Field(
+        default=None,
+        pattern=r"^3\.[0-9]{1,2}$",
+        description="Python version (3.X) of the workers this runs on: the lock is resolved for it (default: the planning"
+        " machine's); a worker with another Python refuses the run.",
+        examples=["3.11"],
+    )
+    python_platform: PythonPlatform | None = Field(
+        default=None,
+        description="Platform of the workers this runs on (uv's --python-platform): the lock is resolved for it (default:"
+        " the planning machine's); a worker on another OS or architecture refuses the run.",
+        examples=["x86_64-unknown-linux-gnu"],
     )
     image: str | None = Field(
         default=None, description="Prebuilt container image for docker/kubernetes pools (else `pipeform build`)."
