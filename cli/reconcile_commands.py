@@ -240,7 +240,7 @@ def _apply_one(project, saved: Path | None, opts: dict, auto_approve: bool, lock
 
 def _print_pages(outcomes) -> None:
     """Where each written deployment is in the Prefect UI."""
-    from pipeform.cli.ui_links import deployment_pages, written_deployments
+    from pipeform.ui import deployment_pages, written_deployments
 
     async def go():
         async with _api() as api:

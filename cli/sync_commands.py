@@ -28,15 +28,21 @@ def sync_cmd(
     self_heal: bool = typer.Option(False, "--self-heal", help="Put back owned objects changed on the server."),
     listen: str | None = typer.Option(None, "--listen", help="HOST:PORT for webhooks, /healthz, /readyz, /metrics."),
     lock_timeout: float = typer.Option(30.0, "--lock-timeout", help="Seconds to wait for another apply's lock."),
+    lease: float = typer.Option(
+        90.0, "--lease", help="Seconds a standby waits for a leader on another host to renew before taking over."
+    ),
     state_dir: str | None = typer.Option(None, "--state-dir", help="State directory (mirror, checkouts)."),
 ) -> None:
-    """Run the controller in the foreground: fetch, validate, plan and apply each new commit."""
+    """Run the controller in the foreground: fetch, validate, plan and apply each new commit,
+    for every project under --path (each with its own status, lock and failures)."""
     if ctx.invoked_subcommand is not None:
         return
     if not repo:
         die("--repo is required")
     if interval <= 0 or resync <= 0:
         die("--interval and --resync must be positive")
+    if lease < 3:
+        die("--lease must be at least 3 seconds")
     connect(state_dir)
     from pipeform import server
     from pipeform.sync.controller import Options
@@ -50,7 +56,7 @@ def sync_cmd(
             die(str(exc))
     if os.path.isdir(repo):
         repo = os.path.abspath(repo)
-    opts = Options(repo, branch, path, env, interval, resync, prune, self_heal, lock_timeout)
+    opts = Options(repo, branch, path, env, interval, resync, prune, self_heal, lock_timeout, lease)
     raise typer.Exit(asyncio.run(run(opts, server.state_dir(state_dir), listen)))
 
 

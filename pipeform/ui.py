@@ -1,5 +1,6 @@
 """Addresses of the Prefect UI and of objects in it (the deployment page, the flow run page),
-printed by `server status|open`, apply and trigger.
+printed by `server status|open`, apply, trigger and sync (`deployment_pages`: the page of
+each deployment a change wrote, shared by `pipeform apply` and the sync controller).
 
 The UI root is PREFECT_UI_URL when set, else derived from the API URL the way Prefect does
 (`/api` dropped; Prefect Cloud's api.prefect.cloud/api/accounts/A/workspaces/W becomes
@@ -17,6 +18,8 @@ import os
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
+from typing import Any
 
 _CLOUD_API = re.compile(r"^(https://)api\.(.*?)/api/accounts/([^/]+)/workspaces/([^/]+)$")
 
@@ -65,3 +68,25 @@ def deployment_run_page(api_url: str, deployment_id: str) -> str:
 
 def flow_run_page(api_url: str, flow_run_id: str) -> str:
     return f"{pages_base(api_url)}/runs/flow-run/{urllib.parse.quote(str(flow_run_id))}"
+
+
+def written_deployments(outcomes: Iterable[Any]) -> list[str]:
+    """FLOW/NAME of each deployment an apply created or changed (deletions have no page)."""
+    return [
+        o.address.removeprefix("deployment.")
+        for o in outcomes
+        if o.ok and o.address.startswith("deployment.") and o.action.value != "delete"
+    ]
+
+
+async def deployment_pages(api: Any, names: list[str]) -> list[tuple[str, str]]:
+    """(FLOW/NAME, page URL) for each deployment found on the server (`api`: a
+    reconciler ServerAPI; one small read per deployment)."""
+    pages = []
+    for name in names:
+        flow, _, deployment = name.partition("/")
+        path = f"/deployments/name/{urllib.parse.quote(flow, safe='')}/{urllib.parse.quote(deployment, safe='')}"
+        found = await api.request("GET", path, ok=(404,))
+        if isinstance(found, dict) and found.get("id"):
+            pages.append((name, deployment_page(api.url, found["id"])))
+    return pages

@@ -7,7 +7,7 @@ apply runs: if the holder dies the server frees the slot by itself once the leas
 (60 s at least, the server's minimum). A variable of the same name says who holds it
 (user@host pid, since, lease id, last heartbeat) for the "locked by" message, and lets a
 waiter take over at once when the holder is provably gone:
-- same host and its pid no longer exists: release exactly that lease (decrement-with-lease
+- same host (`host_id`) and its pid no longer exists: release exactly that lease (decrement-with-lease
   is idempotent per lease id, so two waiters doing it at once free only that one lease);
 - no heartbeat for a long time although the slot is still taken (the server lost its
   in-memory leases in a restart): reset the slot count.
@@ -44,8 +44,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+HOST_ID_ENV = "PIPEFORM_HOST_ID"
+
+
+def host_id() -> str:
+    """This machine in lock holder notes: $PIPEFORM_HOST_ID, else the host name. Set it
+    where host names are not unique (containers sharing a network namespace) and in
+    tests that play two hosts: a holder on another host is never presumed dead."""
+    return os.environ.get(HOST_ID_ENV) or socket.gethostname()
+
+
 def _me() -> dict[str, Any]:
-    return {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid()}
+    return {"user": getpass.getuser(), "host": host_id(), "pid": os.getpid()}
 
 
 @dataclass
@@ -92,7 +102,7 @@ class Lease:
 
 
 def _holder_is_dead(holder: dict[str, Any]) -> bool:
-    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+    if holder.get("host") != host_id() or not isinstance(holder.get("pid"), int):
         return False
     try:
         os.kill(holder["pid"], 0)

@@ -16,7 +16,7 @@ import getpass
 import json
 import os
 import re
-import socket
+import sys
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from typing import Any
 
 from pipeform.reconciler.api import ServerAPI
 from pipeform.reconciler.inventory import CONTROL_PREFIX
+from pipeform.reconciler.lock import host_id
 
 SUCCEEDED, FAILED, DRIFTED, SUSPENDED = "succeeded", "failed", "drifted", "suspended"
 EVENTS = {SUCCEEDED: "pipeform.sync.succeeded", FAILED: "pipeform.sync.failed", DRIFTED: "pipeform.drift.detected"}
@@ -32,6 +33,11 @@ MAX_LINES = 50  # per list in the artifact: a thousand failures still make a rea
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def log(message: str) -> None:
+    """The controller's log: a timestamped line on stderr."""
+    print(f"{now()} {message}", file=sys.stderr, flush=True)
 
 
 def control_key(project: str, env: str | None) -> str:
@@ -52,14 +58,15 @@ class Status:
     changes: tuple[str, ...] = ()  # "update deployment.f/d"
     drift: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()  # located diagnostics, failed outcomes, errors
-    controller: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}")
+    pages: tuple[str, ...] = ()  # "FLOW/NAME URL": the UI page of each deployment this sync wrote
+    controller: str = field(default_factory=lambda: f"{getpass.getuser()}@{host_id()} pid {os.getpid()}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Status:
-        lists = ("changes", "drift", "failures")
+        lists = ("changes", "drift", "failures", "pages")
         return Status(**{k: tuple(v) if k in lists else v for k, v in data.items() if k in Status.__dataclass_fields__})
 
 
@@ -84,6 +91,9 @@ def markdown(s: Status) -> str:
         f"| controller | {s.controller} |",
     ]
     lines += _section("Changes", s.changes) + _section("Drift", s.drift) + _section("Failures", s.failures)
+    if s.pages:  # links, not code spans: the UI renders them clickable
+        lines += ["", f"### Deployments written ({len(s.pages)})"]
+        lines += [f"- [{name}]({url})" for name, _, url in (p.rpartition(" ") for p in s.pages[:MAX_LINES])]
     lines += ["", "```json", json.dumps(s.to_json(), indent=1), "```"]
     return "\n".join(lines)
 
@@ -142,7 +152,7 @@ async def set_suspended(api: ServerAPI, project: str, env: str | None, suspended
     if not suspended:
         await api.request("DELETE", f"/variables/name/{name}", ok=(404,))
         return
-    value = {"suspended": True, "by": f"{getpass.getuser()}@{socket.gethostname()}", "since": now(), "reason": reason}
+    value = {"suspended": True, "by": f"{getpass.getuser()}@{host_id()}", "since": now(), "reason": reason}
     body = {"value": value, "tags": ["pipeform-sync"]}
     if await api.request("PATCH", f"/variables/name/{name}", body, ok=(404,)) is None:
         await api.request("POST", "/variables/", {"name": name, **body}, ok=(409,))

@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,13 +105,18 @@ class Ctl:
 
 
 @contextmanager
-def controller(tmp_path: Path, repo: Repo, *args: str, listen: bool = False, tag: str = "c"):
+def controller(tmp_path: Path, repo: Repo, *args: str, listen: bool = False, tag: str = "c", env: dict | None = None):
     port = free_port() if listen else None
     log = tmp_path / f"controller-{tag}.log"
     cmd = [sys.executable, "-m", "pipeform", "sync", "--repo", str(repo.remote), "--path", "specs", *args]
     if listen:
         cmd += ["--listen", f"127.0.0.1:{port}"]
-    env = {**os.environ, "PIPEFORM_STATE_DIR": str(tmp_path / f"state-{tag}"), "PIPEFORM_GITHUB_WEBHOOK_SECRET": SECRET}
+    env = {
+        **os.environ,
+        "PIPEFORM_STATE_DIR": str(tmp_path / f"state-{tag}"),
+        "PIPEFORM_GITHUB_WEBHOOK_SECRET": SECRET,
+        **(env or {}),
+    }
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
     ctl = Ctl(proc, log, port)
@@ -134,7 +140,7 @@ def _get(url: str) -> int | None:
         return None
 
 
-def wait_for(check, timeout: float, ctl: Ctl | None = None, step: float = 0.5):
+def wait_for(check, timeout: float, ctl: Ctl | None = None, step: float = 0.2):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -143,6 +149,26 @@ def wait_for(check, timeout: float, ctl: Ctl | None = None, step: float = 0.5):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s" + (f"; controller log:\n{ctl.text()}" if ctl else ""))
         time.sleep(step)
+
+
+def metric(ctl: Ctl, name: str) -> float:
+    """The sum of a metric's samples on the controller's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(ctl.url("/metrics"), timeout=10).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def cycles_pass(ctl: Ctl, n: int, timeout: float = 30) -> None:
+    """Wait until the controller has run `n` more cycles (instead of sleeping)."""
+    start = metric(ctl, "pipeform_sync_cycles_total")
+    wait_for(lambda: metric(ctl, "pipeform_sync_cycles_total") >= start + n, timeout, ctl)
+
+
+def event_check_after(ctl: Ctl, seen: int, timeout: float = 20) -> None:
+    """Wait for an event-driven check after the `seen` ones already logged (our own
+    writes' events have then been looked at)."""
+    wait_for(lambda: ctl.text().count("event check of") > seen, timeout, ctl)
 
 
 def status(project: str) -> dict | None:
@@ -180,8 +206,10 @@ def scheduled_runs(dep_id: str) -> list[str]:
 
 
 def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tmp_path, repo, prefect_api):
+    from pipeform.ui import deployment_page
+
     a, b = f"{repo.name}-a", f"{repo.name}-b"
-    with controller(tmp_path, repo, "--interval", "3", "--prune", listen=True) as ctl:
+    with controller(tmp_path, repo, "--interval", "1", "--prune", listen=True) as ctl:
         # the first commit is live within one interval (plus the apply itself)
         wait_for(live(repo.name, repo.first), 60, ctl)
         first = dep(a)
@@ -192,16 +220,23 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
         # a README-only commit: live, and nothing written (same updated, schedule ids, runs)
         readme = repo.push({"README.md": "docs only\n"}, "docs")
         wait_for(live(repo.name, readme), 60, ctl)
-        assert status(repo.name)["changes"] == []
+        assert status(repo.name)["changes"] == [] and status(repo.name)["pages"] == []
         again = dep(a)
         assert again["updated"] == first["updated"] and [s["id"] for s in again["schedules"]] == schedules
         assert scheduled_runs(first["id"]) == runs
 
-        # a changed commit is applied
+        # a changed commit is applied; the controller prints (and the status links) the UI
+        # page of the deployment it wrote, the same page `pipeform apply` prints
         changed = repo.push({"specs/a.yaml": deployment_doc(a, "v2", schedule=True)}, "v2")
         wait_for(live(repo.name, changed), 60, ctl)
         assert dep(a)["description"] == "v2"
-        assert status(repo.name)["changes"] == [f"update deployment.shout/{a}"]
+        s = status(repo.name)
+        assert s["changes"] == [f"update deployment.shout/{a}"]
+        page = deployment_page(prefect_api, first["id"])
+        assert "/deployments/deployment/" + first["id"] in page
+        assert s["pages"] == [f"shout/{a} {page}"]
+        assert f"deployment shout/{a}: {page}" in ctl.text()
+        assert httpx.get(page, timeout=30).status_code == 200  # the UI serves that address
 
         # a broken commit: reported with located diagnostics, nothing changed, last good stays live
         broken = repo.push({"specs/a.yaml": deployment_doc(a, "v3").replace("description:", "descriptoin:")}, "typo")
@@ -215,6 +250,7 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
         wait_for(live(repo.name, fixed), 60, ctl)
         assert dep(b) is None and dep(a)["id"] == first["id"]
         assert status(repo.name)["changes"] == [f"delete deployment.shout/{b}"]
+        assert status(repo.name)["pages"] == []  # a deleted deployment has no page
 
         # /metrics is Prometheus text and its counters moved
         from prometheus_client.parser import text_string_to_metric_families
@@ -231,24 +267,18 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
 
 
 def test_idle_cycles_cost_at_most_five_requests(tmp_path, repo, prefect_api):
-    with controller(tmp_path, repo, "--interval", "1", listen=True) as ctl:
+    with controller(tmp_path, repo, "--interval", "0.5", listen=True) as ctl:
         wait_for(live(repo.name, repo.first), 60, ctl)
-        time.sleep(3)  # our own writes' events have woken it up by now
+        event_check_after(ctl, 0)  # our own writes' events have been looked at
+        cycles_pass(ctl, 2)
 
         def sample() -> tuple[float, float]:
-            from prometheus_client.parser import text_string_to_metric_families
-
-            got = {}
-            for f in text_string_to_metric_families(httpx.get(ctl.url("/metrics")).text):
-                for s in f.samples:
-                    if s.name in ("pipeform_sync_cycles_total", "pipeform_sync_requests_total"):
-                        got[s.name] = s.value
-            return got["pipeform_sync_cycles_total"], got["pipeform_sync_requests_total"]
+            return metric(ctl, "pipeform_sync_cycles_total"), metric(ctl, "pipeform_sync_requests_total")
 
         c0, r0 = sample()
-        time.sleep(8)
+        cycles_pass(ctl, 6)
         c1, r1 = sample()
-        assert c1 - c0 >= 4, (c0, c1)
+        assert c1 - c0 >= 6, (c0, c1)
         assert (r1 - r0) / (c1 - c0) <= 5, (r1 - r0, c1 - c0)
 
 
@@ -261,15 +291,19 @@ def test_webhook_triggers_a_cycle_and_drift_is_seen_within_seconds(tmp_path, rep
     with controller(tmp_path, repo, "--interval", "300", listen=True) as ctl:
         wait_for(live(repo.name, repo.first), 60, ctl)
         wait_for(lambda: "leading" in ctl.text(), 10, ctl)
+        event_check_after(ctl, 0)  # the first apply's own events have been looked at
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "hooked", schedule=True)}, "hook")
         body = json.dumps({"ref": "refs/heads/main", "after": pushed}).encode()
         headers = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+        cycles = metric(ctl, "pipeform_sync_cycles_total")
         bad = httpx.post(
             ctl.url("/hooks/github"), content=body, headers={**headers, "X-Hub-Signature-256": _sign(body, "wrong")}
         )
         assert bad.status_code == 401
-        time.sleep(3)
+        time.sleep(1)  # a triggered cycle starts within 0.3 s: none did
+        assert metric(ctl, "pipeform_sync_cycles_total") == cycles
         assert dep(a)["description"] == "v1" and status(repo.name)["live_commit"] == repo.first
+        checks = ctl.text().count("event check of")
         good = httpx.post(
             ctl.url("/hooks/github"), content=body, headers={**headers, "X-Hub-Signature-256": _sign(body)}
         )
@@ -278,7 +312,7 @@ def test_webhook_triggers_a_cycle_and_drift_is_seen_within_seconds(tmp_path, rep
         assert dep(a)["description"] == "hooked"
 
         # a PATCH made through the API outside git: reported (not healed) within 10 s
-        time.sleep(2)  # our own apply's events are in
+        event_check_after(ctl, checks)  # our own apply's events are in
         server("PATCH", f"/deployments/{dep(a)['id']}", {"description": "by hand"})
         start = time.monotonic()
         s = wait_for(lambda: (s := status(repo.name)) and s["outcome"] == "drifted" and s, 10, ctl, step=0.25)
@@ -296,15 +330,16 @@ def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect
     a = f"{repo.name}-a"
     with controller(tmp_path, repo, "--interval", "300", "--self-heal") as ctl:
         wait_for(live(repo.name, repo.first), 60, ctl)
-        time.sleep(2)
+        event_check_after(ctl, 0)  # the first apply's own events have been looked at
         server("PATCH", f"/deployments/{dep(a)['id']}", {"description": "by hand"})
         # No read-back of "by hand" here: the controller may heal it within the same half second
         # (seen in CI); the drift recorded in the status below proves the change was seen.
         wait_for(lambda: dep(a)["description"] == "v1", 10, ctl, step=0.25)
-        # the status written right after says what was put back
+        # the status written right after says what was put back, with the healed deployment's page
         s = wait_for(lambda: (s := status(repo.name)) and s["drift"] and s, 10, ctl)
         assert s["outcome"] == "succeeded" and s["drift"] == [f"update deployment.shout/{a}"]
-        assert "event check of" in ctl.text()  # healed from the event, not a full plan
+        assert s["pages"] and s["pages"][0].startswith(f"shout/{a} ") and dep(a)["id"] in s["pages"][0]
+        assert ctl.text().count("event check of") >= 2  # healed from the event, not a full plan
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -313,14 +348,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_suspend_stops_changes_and_resume_picks_up_what_was_pushed(tmp_path, repo, prefect_api):
     a = f"{repo.name}-a"
-    with controller(tmp_path, repo, "--interval", "2") as ctl:
+    with controller(tmp_path, repo, "--interval", "0.5", listen=True) as ctl:
         wait_for(live(repo.name, repo.first), 60, ctl)
         assert _cli("sync", "status", "--project", repo.name).returncode == 0
         done = _cli("sync", "suspend", "--project", repo.name, "--reason", "incident")
         assert done.returncode == 0, done.stderr
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "meanwhile", schedule=True)}, "meanwhile")
         wait_for(lambda: status(repo.name)["outcome"] == "suspended", 40, ctl)
-        time.sleep(5)
+        cycles_pass(ctl, 4)  # cycles keep turning, and change nothing
         assert dep(a)["description"] == "v1"
         shown = _cli("sync", "status", "--project", repo.name)
         assert shown.returncode == 3 and "suspended" in shown.stdout, shown.stdout + shown.stderr
@@ -336,24 +371,44 @@ def test_suspend_stops_changes_and_resume_picks_up_what_was_pushed(tmp_path, rep
         assert holder.status_code == 404, holder.text
 
 
-def test_two_controllers_one_syncs_and_the_other_takes_over_after_kill_9(tmp_path, repo, prefect_api):
+LEASE, RENEW = 6.0, 2.0  # the test's leader lease and its renewal period (lease / 3)
+
+
+def test_a_leader_on_another_host_is_taken_over_after_its_lease_expires_not_before(tmp_path, repo, prefect_api):
+    """Two controllers presenting different hosts (PIPEFORM_HOST_ID): kill -9 the leader; its
+    pid cannot be checked from the other host, so the standby waits for the lease to lapse."""
     a = f"{repo.name}-a"
+    args = ("--interval", "0.5", "--lease", str(LEASE))
     with (
-        controller(tmp_path, repo, "--interval", "2", tag="one") as one,
-        controller(tmp_path, repo, "--interval", "2", tag="two") as two,
+        controller(tmp_path, repo, *args, tag="one", listen=True, env={"PIPEFORM_HOST_ID": "host-one"}) as one,
+        controller(tmp_path, repo, *args, tag="two", listen=True, env={"PIPEFORM_HOST_ID": "host-two"}) as two,
     ):
         wait_for(live(repo.name, repo.first), 40, one)
         leader, standby = wait_for(
             lambda: (one, two) if "leading" in one.text() else (two, one) if "leading" in two.text() else None, 20
         )
-        time.sleep(4)
+        led = time.monotonic()
+        cycles_pass(standby, 3)
+        time.sleep(max(0.0, LEASE + 1 - (time.monotonic() - led)))  # a whole lease: the standby never led
         assert "leading" not in standby.text()
+        note = server("GET", f"/variables/name/pipeform-lock-{repo.name}-controller")["value"]
+        assert note["host"] in ("host-one", "host-two") and note["lease_seconds"] == LEASE
         leader.proc.kill()  # kill -9: no release, the lease stays taken
         leader.proc.wait(10)
         killed = time.monotonic()
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "after-kill", schedule=True)}, "after kill")
-        wait_for(live(repo.name, pushed), 90, standby)  # lease time (60 s) at most
-        assert time.monotonic() - killed < 90
+        last_absent = killed
+        while "taking over" not in standby.text():
+            assert status(repo.name)["live_commit"] != pushed  # nothing synced before the takeover
+            last_absent = time.monotonic()
+            assert last_absent - killed < LEASE + 30, standby.text()
+            time.sleep(0.1)
+        taken = time.monotonic()
+        # the last note was written at most one renewal before the kill: the lease ran out
+        # no sooner than LEASE - RENEW after it, and the standby saw it within a cycle or two
+        assert last_absent - killed >= LEASE - RENEW - 0.5, (last_absent - killed, standby.text())
+        assert taken - killed <= LEASE + 10, (taken - killed, standby.text())
+        wait_for(live(repo.name, pushed), 30, standby)
         assert "leading" in standby.text() and dep(a)["description"] == "after-kill"
         # nothing applied twice: one successful status carries that commit's change
         key = f"pipeform-sync-{repo.name}".lower()
@@ -362,3 +417,73 @@ def test_two_controllers_one_syncs_and_the_other_takes_over_after_kill_9(tmp_pat
 
         applied = [s for s in (parse_markdown(x["data"]) for x in arts) if s and s.commit == pushed and s.changes]
         assert len(applied) == 1, applied
+
+
+def test_every_project_under_path_is_synced_on_its_own(tmp_path, prefect_api):
+    """One controller, a repository holding two Project documents: two projects, each with
+    its own status, leader lease and failures (a broken or locked one never blocks the other)."""
+    alpha, beta = "al" + uuid.uuid4().hex[:8], "be" + uuid.uuid4().hex[:8]
+    a, b = f"{alpha}-a", f"{beta}-a"
+    r = Repo(tmp_path, alpha)
+    files = {
+        f"specs/{p}/{f}": t for p in (alpha, beta) for f, t in (("project.yaml", project_doc(p)), ("flows.py", FLOW))
+    }
+    first = r.push({**files, f"specs/{alpha}/a.yaml": deployment_doc(a), f"specs/{beta}/a.yaml": deployment_doc(b)})
+    with controller(tmp_path, r, "--interval", "0.5", "--lock-timeout", "1", listen=True) as ctl:
+        wait_for(live(alpha, first), 60, ctl)
+        wait_for(live(beta, first), 60, ctl)
+        assert dep(a)["description"] == dep(b)["description"] == "v1"
+        assert f"pipeform:{alpha}" in dep(a)["tags"] and f"pipeform:{beta}" in dep(b)["tags"]  # owned apart
+        for name in (alpha, beta):  # a leader lease per project
+            assert server("GET", f"/variables/name/pipeform-lock-{name}-controller")["value"]["pid"] == ctl.proc.pid
+
+        # beta broken and alpha changed in the same commit: alpha moves on; beta is reported
+        # with its located diagnostics and keeps its last good commit live
+        typo = deployment_doc(b, "v2").replace("description:", "descriptoin:")
+        both = r.push({f"specs/{alpha}/a.yaml": deployment_doc(a, "v2"), f"specs/{beta}/a.yaml": typo}, "typo")
+        wait_for(live(alpha, both), 60, ctl)
+        s = wait_for(lambda: (s := status(beta)) and s["commit"] == both and s, 60, ctl)
+        assert s["outcome"] == "failed" and s["live_commit"] == first
+        assert any(f.startswith(f"specs/{beta}/a.yaml:") and "descriptoin" in f for f in s["failures"]), s
+        assert status(alpha)["changes"] == [f"update deployment.shout/{a}"]
+        assert dep(a)["description"] == "v2" and dep(b)["description"] == "v1"
+
+        # beta's apply lock held by someone else: beta fails on its own, alpha is synced
+        lease = server(
+            "POST",
+            "/v2/concurrency_limits/increment-with-lease",
+            {"names": [f"pipeform-lock-{beta}"], "slots": 1, "mode": "concurrency", "lease_duration": 120},
+        )
+        note = {"user": "t", "host": socket.gethostname(), "pid": os.getpid(), "since": "now"}  # alive
+        server(
+            "POST", "/variables/", {"name": f"pipeform-lock-{beta}", "value": {**note, "lease_id": lease["lease_id"]}}
+        )
+        try:
+            fixed = r.push(
+                {f"specs/{alpha}/a.yaml": deployment_doc(a, "v3"), f"specs/{beta}/a.yaml": deployment_doc(b, "v2")}
+            )
+            wait_for(live(alpha, fixed), 60, ctl)
+            wait_for(lambda: f"{beta}: cycle failed: project {beta!r} is locked" in ctl.text(), 30, ctl)
+            assert dep(a)["description"] == "v3" and dep(b)["description"] == "v1"
+            assert status(beta)["live_commit"] == first
+        finally:
+            server("DELETE", f"/variables/name/pipeform-lock-{beta}")
+            server("POST", "/v2/concurrency_limits/decrement-with-lease", {"lease_id": lease["lease_id"]})
+        # released: beta catches up with the commit that fixed it
+        wait_for(live(beta, fixed), 60, ctl)
+        assert dep(b)["description"] == "v2" and status(beta)["outcome"] == "succeeded"
+        failed = metric_samples(ctl, "pipeform_sync_total")
+        assert failed.get((beta, "failed"), 0) >= 2 and failed.get((alpha, "failed"), 0) == 0, failed
+
+
+def metric_samples(ctl: Ctl, name: str) -> dict[tuple[str, str], float]:
+    """(project, outcome) -> value of a labelled counter."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(ctl.url("/metrics"), timeout=10).text
+    return {
+        (s.labels.get("project"), s.labels.get("outcome")): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    }
