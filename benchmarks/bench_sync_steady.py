@@ -7,9 +7,17 @@ way (a full `pipeform apply` every minute), on one fresh local Prefect server:
      and once as a fresh `pipeform apply` process (what a CronJob pod really pays);
   4. server CPU seconds per cycle / per apply (from /proc), and per hour at one pass a
      minute, the controller's leader-lease renewals (sync/leader.py) included;
-  5. heal latency: a deployment PATCHed through the API, put back by --self-heal.
+  5. one changed commit (one deployment's parameters): the controller's cycle that applies
+     it, against the naive loop's `pipeform apply` of the same change (in-process and as a
+     fresh process), side by side in the same run;
+  6. heal latency: a deployment PATCHed through the API, put back by --self-heal.
+
+CPU seconds are the server's (from /proc) and the client's (the controller or apply
+process: process_time in-process, getrusage of the child for a fresh process).
 
     python benchmarks/bench_sync_steady.py [--deployments 200] [--cycles 10] [--database-url URL]
+    eval "$(bash scripts/postgres.sh start)"   # PostgreSQL, as in production
+    python benchmarks/bench_sync_steady.py --deployments 1000 --database-url "$PIPEFORM_TEST_DATABASE_URL"
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -62,48 +71,88 @@ def requests(api) -> int:
     return api.counters.reads + api.counters.writes
 
 
+def change_one(tmp: Path, remote: Path, n: int) -> None:
+    """Commit and push a change to one deployment's parameters (dep-0: n 5 -> 6)."""
+    work = tmp / "work"
+    f = work / "specs" / "flows-00000.yaml"
+    text = f.read_text()
+    f.write_text(text.replace(f"  parameters: {{n: {n}}}", f"  parameters: {{n: {n + 1}}}", 1))
+    git(work, "commit", "-qam", f"dep-0 n={n + 1}")
+    git(work, "push", "-q", str(remote), "main")
+
+
+class Meter:
+    """Wall seconds, requests, server CPU and this process's CPU of a block."""
+
+    def __init__(self, api, server_pid: int):
+        self.api, self.pid = api, server_pid
+
+    def __enter__(self):
+        self.t, self.r = time.perf_counter(), requests(self.api)
+        self.s, self.c = cpu_seconds(self.pid), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t
+        self.reqs = requests(self.api) - self.r
+        self.server_cpu = cpu_seconds(self.pid) - self.s
+        self.client_cpu = time.process_time() - self.c
+
+    def row(self) -> tuple[float, int, float, float]:
+        return self.wall, self.reqs, self.server_cpu, self.client_cpu
+
+
 async def bench(url: str, server_pid: int, remote: Path, tmp: Path, cycles: int) -> dict:
     from pipeform.reconciler.api import ServerAPI
     from pipeform.reconciler.engine import apply_project
+    from pipeform.spec import load_project_or_raise
     from pipeform.sync.controller import Controller, Options
 
     out: dict = {}
     async with ServerAPI(url) as api:
         ctl = Controller(Options(str(remote), path="specs", interval=60, self_heal=True), api, tmp / "state")
-        start, r0 = time.perf_counter(), requests(api)
-        await ctl.cycle()
-        out["first"] = (time.perf_counter() - start, requests(api) - r0, ctl.last.outcome if ctl.last else "?")
-        await ctl.cycle()  # the check after our own writes
-        samples, cpu0 = [], cpu_seconds(server_pid)
-        for _ in range(cycles):
-            start, r0 = time.perf_counter(), requests(api)
+        with Meter(api, server_pid) as m:
             await ctl.cycle()
-            samples.append((time.perf_counter() - start, requests(api) - r0))
-        out["steady_cpu"] = (cpu_seconds(server_pid) - cpu0) / cycles
+        ps = next(iter(ctl.projects.values()))
+        out["first"] = (m.wall, m.reqs, ps.last.outcome if ps.last else "?")
+        await ctl.cycle()  # the check after our own writes
+        samples = []
+        for _ in range(cycles):
+            with Meter(api, server_pid) as m:
+                await ctl.cycle()
+            samples.append(m.row())
         out["steady"] = samples
-        # the leader lease's renewals in an hour, as sync/leader.py sends them
-        from pipeform.sync import leader
+        # the leader lease's renewals in an hour, as sync/leader.py sends them (renew + note)
+        lease = ps.leadership.lease
+        renewals = int(3600 // ps.leadership.renew_every)
+        with Meter(api, server_pid) as m:
+            for _ in range(cycles):
+                await ps.leadership._beat(lease)
+        out["renew_requests_h"] = m.reqs / cycles * renewals
+        out["renew_cpu_h"] = m.server_cpu / cycles * renewals
 
-        lease = ctl.leadership.lease
-        renewals = 3600 // leader.RENEW_SECONDS
-        out["renew_requests_h"] = renewals + renewals // leader.NOTE_EVERY
-        cpu0 = cpu_seconds(server_pid)
-        for i in range(cycles):
-            path = f"/v2/concurrency_limits/leases/{lease.lease_id}/renew"
-            await api.request("POST", path, {"lease_duration": leader.LEASE_SECONDS})
-            if i % leader.NOTE_EVERY == 0:
-                await lease._write_holder()
-        out["renew_cpu_h"] = (cpu_seconds(server_pid) - cpu0) / cycles * renewals
-
-        project = ctl.good.project
-        applies, cpu0 = [], cpu_seconds(server_pid)
+        # the naive loop: a full no-op apply each time
+        applies = []
         for _ in range(max(3, cycles // 3)):
-            start, r0 = time.perf_counter(), requests(api)
-            _, outcomes = await apply_project(api, project, confirm=lambda p: True)
+            with Meter(api, server_pid) as m:
+                _, outcomes = await apply_project(api, ps.good.project, confirm=lambda p: True)
             assert outcomes == (), outcomes
-            applies.append((time.perf_counter() - start, requests(api) - r0))
-        out["apply_cpu"] = (cpu_seconds(server_pid) - cpu0) / len(applies)
+            applies.append(m.row())
         out["apply"] = applies
+
+        # one changed commit: the controller's cycle, then the naive apply of the next change
+        change_one(tmp, remote, 5)
+        with Meter(api, server_pid) as m:
+            await ctl.cycle()
+        out["changed_sync"] = m.row()
+        out["changed_sync_changes"] = ps.last.changes if ps.last else ()
+        change_one(tmp, remote, 6)
+        with Meter(api, server_pid) as m:
+            project = load_project_or_raise([tmp / "work" / "specs"])
+            _, outcomes = await apply_project(api, project, confirm=lambda p: True)
+        out["changed_apply"] = m.row()
+        out["changed_apply_changes"] = tuple(f"{o.action.value} {o.address}" for o in outcomes or ())
+        await ctl.cycle()  # the controller catches up with that commit (nothing left to write)
 
         # heal latency: the real loop, woken by the server's event stream
         loop_task = asyncio.create_task(ctl.run())
@@ -122,8 +171,10 @@ async def bench(url: str, server_pid: int, remote: Path, tmp: Path, cycles: int)
     return out
 
 
-def cronjob_process(url: str, specs: Path, home: Path) -> float:
+def cronjob_process(url: str, specs: Path, home: Path, server_pid: int) -> tuple[float, float, float]:
+    """A fresh `pipeform apply` process: wall seconds, server CPU, the process's CPU."""
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
+    before, server0 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(server_pid)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pipeform", "apply", "--auto-approve", str(specs)],
@@ -133,7 +184,50 @@ def cronjob_process(url: str, specs: Path, home: Path) -> float:
     )
     if done.returncode != 0:
         raise SystemExit(done.stdout + done.stderr)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu_seconds(server_pid) - server0, client
+
+
+def report(r: dict, n: int, process: tuple[float, float, float], changed_process: tuple[float, float, float]) -> None:
+    med = statistics.median
+    seconds, reqs, outcome = r["first"]
+    print(f"  first sync (apply {n}):        {seconds:7.2f}s  {reqs} requests ({outcome})")
+    st, sq, ss, sc = (list(col) for col in zip(*r["steady"], strict=True))
+    print(
+        f"  idle cycle (controller):       {med(st):7.3f}s median, {max(st):.3f}s max; {med(sq):.0f} requests"
+        f" median, {max(sq)} max; server CPU {med(ss) * 1000:.0f} ms, controller CPU {med(sc) * 1000:.0f} ms"
+        f" ({len(st)} cycles)"
+    )
+    at, aq, as_, ac = (list(col) for col in zip(*r["apply"], strict=True))
+    print(
+        f"  idle pass of the naive loop (full no-op apply, in-process): {med(at):7.3f}s; {med(aq):.0f} requests;"
+        f" server CPU {med(as_) * 1000:.0f} ms, client CPU {med(ac) * 1000:.0f} ms"
+    )
+    print(
+        f"  idle pass of the naive loop (fresh `pipeform apply` process): {process[0]:7.2f}s;"
+        f" server CPU {process[1] * 1000:.0f} ms, process CPU {process[2] * 1000:.0f} ms"
+    )
+    for label, key in (("controller cycle", "changed_sync"), ("naive apply, in-process", "changed_apply")):
+        row = r[key]
+        print(
+            f"  one changed commit, {label}: {row[0]:7.2f}s; {row[1]} requests;"
+            f" server CPU {row[2] * 1000:.0f} ms, client CPU {row[3] * 1000:.0f} ms; {list(r[key + '_changes'])}"
+        )
+    print(
+        f"  one changed commit, naive `pipeform apply` process: {changed_process[0]:7.2f}s;"
+        f" server CPU {changed_process[1] * 1000:.0f} ms, process CPU {changed_process[2] * 1000:.0f} ms"
+    )
+    ctl_req_h = 60 * med(sq) + r["renew_requests_h"]
+    ctl_cpu_h = 60 * med(ss) + r["renew_cpu_h"]
+    print(
+        f"  per hour at one pass a minute: controller {ctl_req_h:.0f} requests, {ctl_cpu_h:.1f} server CPU s,"
+        f" {60 * med(sc):.1f} controller CPU s (lease renewals: {r['renew_requests_h']:.0f} requests,"
+        f" {r['renew_cpu_h']:.1f} s) vs naive apply loop {60 * med(aq):.0f} requests, {60 * med(as_):.1f} server"
+        f" CPU s, {60 * process[2]:.0f} CPU s of apply processes"
+    )
+    print(f"  heal latency (API PATCH -> put back by --self-heal): {r['heal']:.2f}s")
 
 
 def main() -> None:
@@ -157,34 +251,10 @@ def main() -> None:
     try:
         remote = make_repo(tmp, n, args.tasks)
         r = asyncio.run(bench(info.url, proc.pid, remote, tmp, args.cycles))
-        seconds, reqs, outcome = r["first"]
-        print(f"  first sync (apply {n}):        {seconds:7.2f}s  {reqs} requests ({outcome})")
-        st = [s for s, _ in r["steady"]]
-        sq = [q for _, q in r["steady"]]
-        print(
-            f"  steady cycle, nothing changed: {statistics.median(st):7.3f}s median, {max(st):.3f}s max;"
-            f" {statistics.median(sq):.0f} requests median, {max(sq)} max ({len(st)} cycles)"
-        )
-        at = [s for s, _ in r["apply"]]
-        aq = [q for _, q in r["apply"]]
-        print(
-            f"  full no-op apply (in-process): {statistics.median(at):7.3f}s median; {statistics.median(aq):.0f} requests"
-        )
-        process = cronjob_process(info.url, tmp / "work" / "specs", tmp / "client-home")
-        print(f"  full no-op apply (process):    {process:7.2f}s  (a fresh `pipeform apply`, as a CronJob pod)")
-        print(
-            f"  server CPU: {r['steady_cpu'] * 1000:.1f} ms per steady cycle, {r['renew_cpu_h']:.2f} s an hour of lease renewals,"
-            f" {r['apply_cpu'] * 1000:.0f} ms per full no-op apply"
-        )
-        ctl_req_h = 60 * statistics.median(sq) + r["renew_requests_h"]
-        job_req_h = 60 * statistics.median(aq)
-        ctl_cpu_h = 60 * r["steady_cpu"] + r["renew_cpu_h"]
-        job_cpu_h = 60 * r["apply_cpu"]
-        print(
-            f"  per hour at one pass a minute: controller {ctl_req_h:.0f} requests, {ctl_cpu_h:.1f} server CPU s"
-            f" (renewals included) vs CronJob apply {job_req_h:.0f} requests, {job_cpu_h:.1f} server CPU s"
-        )
-        print(f"  heal latency (API PATCH -> put back by --self-heal): {r['heal']:.2f}s")
+        process = cronjob_process(info.url, tmp / "work" / "specs", tmp / "client-home", proc.pid)
+        change_one(tmp, remote, 7)
+        changed_process = cronjob_process(info.url, tmp / "work" / "specs", tmp / "client-home", proc.pid)
+        report(r, n, process, changed_process)
     finally:
         server.stop_pid(proc.pid)
         shutil.rmtree(tmp, ignore_errors=True)

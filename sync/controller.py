@@ -103,6 +103,7 @@ class Controller:
         try:
             while not self.stopping:
                 self.heartbeat = time.monotonic()
+                self.wake.clear()  # here, not before sleeping: an event during the cycle wakes the next
                 await self._guarded_cycle()
                 self.ready = True
                 await self._sleep(self._pause())
@@ -119,7 +120,6 @@ class Controller:
         return pause
 
     async def _sleep(self, seconds: float) -> None:
-        self.wake.clear()
         try:
             await asyncio.wait_for(self.wake.wait(), seconds)
             await asyncio.sleep(0.3)  # let a burst of events or hooks arrive together

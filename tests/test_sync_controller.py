@@ -236,7 +236,6 @@ def test_commits_are_synced_readme_writes_nothing_broken_is_refused_and_prune(tm
         assert "/deployments/deployment/" + first["id"] in page
         assert s["pages"] == [f"shout/{a} {page}"]
         assert f"deployment shout/{a}: {page}" in ctl.text()
-        assert httpx.get(page, timeout=30).status_code == 200  # the UI serves that address
 
         # a broken commit: reported with located diagnostics, nothing changed, last good stays live
         broken = repo.push({"specs/a.yaml": deployment_doc(a, "v3").replace("description:", "descriptoin:")}, "typo")
