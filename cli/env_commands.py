@@ -27,20 +27,34 @@ def env_gc(
 ) -> None:
     """Remove this machine's environments that no deployment on the server uses any more
     (after the grace period; never one a run is using)."""
-    from pipeform.environments import usage, venvs
+    from pipeform.environments import venvs
 
     if offline:
         removed = venvs.gc(max_idle_s=max_idle_days * 86400)
     else:
         url = connect(state_dir)
         try:
-            referenced = usage.server_references(url, os.environ.get("PREFECT_API_KEY"))
+            referenced = server_references(url)
         except Exception as exc:  # ApiError, network: nothing removed without knowing what is used
             die(f"cannot read the deployments from {url}: {exc}; nothing removed (--offline removes by idle time)")
         removed = venvs.gc(referenced, grace_s=grace_hours * 3600)
     for name in removed:
         console.print(f"removed {name}")
     console.print(f"{len(removed)} environments removed from {venvs.environments_dir()}")
+
+
+def server_references(url: str) -> set[str]:
+    """Lock hashes the server's deployments carry (what `gc` keeps)."""
+    import asyncio
+
+    from pipeform.environments.usage import referenced_hashes
+    from pipeform.reconciler.api import ServerAPI
+
+    async def read() -> set[str]:
+        async with ServerAPI(url, os.environ.get("PREFECT_API_KEY")) as api:
+            return await referenced_hashes(api)
+
+    return asyncio.run(read())
 
 
 @env_app.command("lock")

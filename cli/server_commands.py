@@ -144,10 +144,11 @@ def worker_start(
 def _collect_environments(url: str) -> list[str]:
     """Per-flow environments no deployment on the server uses (an hour after their last run);
     by idle time (a week) when the server cannot be read."""
-    from pipeform.environments import usage, venvs
+    from pipeform.cli.env_commands import server_references
+    from pipeform.environments import venvs
 
     try:
-        referenced = usage.server_references(url, os.environ.get("PREFECT_API_KEY"))
+        referenced = server_references(url)
     except Exception:  # the worker starts anyway; gc falls back to idle time
         return venvs.gc()
     return venvs.gc(referenced)

@@ -1,10 +1,10 @@
 """Which environments the server's deployments still use: the lock hashes their job
 variables carry (PIPEFORM_ENVIRONMENT_HASH, set by deploy.py). `venvs.gc` keeps those and
-removes the rest. Side effect: reads every deployment from the server (paged)."""
+removes the rest. `referenced_hashes` reads every deployment (paged) through the API client
+it is given (the CLI's; this layer imports no reconciler)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from .launch import HASH_VAR
@@ -24,13 +24,3 @@ async def referenced_hashes(api: Any) -> set[str]:
     """Lock hashes of every deployment on the server (all of them, not only pipeform's: a
     hash another tool wrote is kept too)."""
     return hashes_of(await api.all("/deployments/filter"))
-
-
-def server_references(url: str, api_key: str | None = None) -> set[str]:
-    from pipeform.reconciler.api import ServerAPI
-
-    async def read() -> set[str]:
-        async with ServerAPI(url, api_key) as api:
-            return await referenced_hashes(api)
-
-    return asyncio.run(read())
