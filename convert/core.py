@@ -168,8 +168,6 @@ def _convert_file(
         out.documents.append(_doc("Deployment", name, spec))
         if got.shared_pull:
             shared.append(spec)
-        for auto_name, auto_spec, _ in got.automations:
-            out.documents.append(_doc("Automation", auto_name, auto_spec))
 
 
 def _flow_name(spec: dict[str, Any], root: Path, base: tuple, report, import_computed: bool) -> None:

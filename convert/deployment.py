@@ -1,4 +1,4 @@
-"""One prefect.yaml deployment -> one pipeform Deployment spec (plus its triggers), as
+"""One prefect.yaml deployment -> one pipeform Deployment spec (its triggers included), as
 `prefect deploy` (Prefect 3.8, prefect/cli/deploy/_core.py) reads it: defaults merged,
 the legacy `schedule:` key, top-level pull/build/push unless the deployment overrides them,
 placeholders resolved where Prefect resolves them at deploy time."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,16 +22,11 @@ SCHEDULE_KEYS = {"cron", "interval", "rrule", "timezone", "anchor_date", "active
 # Prefect 2 schedule keys that Prefect 3 neither stores nor enforces.
 PREFECT2_SCHEDULE_KEYS = {"max_active_runs", "catchup"}
 POOL_KEYS = {"name", "work_queue_name", "job_variables"}
-TRIGGER_KEYS = {
-    "type", "name", "description", "enabled", "match", "match_related", "after", "expect", "for_each",
-    "posture", "threshold", "within", "parameters", "job_variables", "schedule_after",
-}  # fmt: skip
 
 
 @dataclass
 class Converted:
     spec: dict[str, Any]
-    automations: list[tuple[str, dict[str, Any], tuple]] = field(default_factory=list)  # (name, spec, path)
     shared_pull: bool = False  # its pull steps are the file's top-level ones
 
 
@@ -94,7 +89,9 @@ def convert_deployment(
         spec,
         shared_pull=pull is not None and not dep.get("pull") and dep.get("pull") != [] and bool(actions.get("pull")),
     )
-    out.automations = _triggers(dep, name, base, ph, report)
+    triggers = _triggers(dep, base, ph, report)
+    if triggers:
+        spec["triggers"] = triggers
     if dep.get("sla"):
         report("convert.sla", "deployment SLAs are not carried over (pipeform has no SLA kind yet)", (*base, "sla"))
     return out
@@ -295,37 +292,79 @@ def _pull(
     return translate(list(steps), path, "pull", ph)
 
 
-def _triggers(
-    dep: dict[str, Any], name: str, base: tuple, ph: Placeholders, report: Report
-) -> list[tuple[str, dict[str, Any], tuple]]:
+EVENT_KEYS = ("match", "match_related", "after", "expect", "for_each", "posture", "threshold", "within")
+COMPOSITE_KEYS = ("require", "within")
+
+
+def _trigger_type(trig: dict[str, Any]) -> str:
+    """Prefect's deployment_trigger_discriminator (prefect/events/schemas/deployment_triggers.py)."""
+    if "type" in trig:
+        return str(trig["type"])
+    if trig.get("posture") == "Metric":
+        return "metric"
+    if "triggers" in trig:
+        return "compound" if "require" in trig else "sequence"
+    return "event"
+
+
+def _trigger(trig: Any, path: tuple, ph: Placeholders, report: Report, keys: set[str]) -> dict[str, Any] | None:
+    """The trigger part (event, compound or sequence; nested ones too), or None (reported)."""
+    if not isinstance(trig, dict):
+        report("convert.trigger", "a trigger must be a mapping", path, "error")
+        return None
+    kind = _trigger_type(trig)
+    if kind == "metric":
+        report(
+            "convert.trigger",
+            "metric triggers are evaluated by Prefect Cloud only: the open-source Prefect server refuses them",
+            path,
+            "error",
+        )
+        return None
+    if kind not in ("event", "compound", "sequence"):
+        report("convert.trigger", f"unknown trigger type {kind!r}", (*path, "type"), "error")
+        return None
+    own = {"type", *(EVENT_KEYS if kind == "event" else ("triggers", *COMPOSITE_KEYS))}
+    for k in sorted(set(trig) - own - keys):
+        report("convert.ignored-key", f"trigger field {k!r} is not carried over", (*path, k))
+    out: dict[str, Any] = {} if kind == "event" else {"type": kind}
+    for k in EVENT_KEYS if kind == "event" else COMPOSITE_KEYS:
+        if trig.get(k) not in (None, [], {}) and not (kind == "sequence" and k == "require"):
+            out[k] = translate(trig[k], (*path, k), "deploy", ph)
+    if isinstance(out.get("within"), str | int | float):
+        out["within"] = _seconds(out["within"])
+    if kind != "event":
+        inner = [
+            _trigger(t, (*path, "triggers", j), ph, report, set()) for j, t in enumerate(trig.get("triggers") or [])
+        ]
+        if any(t is None for t in inner):
+            return None
+        out["triggers"] = inner
+    return out
+
+
+def _triggers(dep: dict[str, Any], base: tuple, ph: Placeholders, report: Report) -> list[dict[str, Any]]:
+    """The deployment's triggers, written on the Deployment as prefect.yaml has them: pipeform
+    makes each one's automation owned by the deployment, as prefect deploy does (Prefect's
+    default name `<deployment>__automation_<n>` is pipeform's default too)."""
     out = []
+    automation_keys = {"name", "description", "enabled", "parameters", "job_variables", "schedule_after"}
     for j, trig in enumerate(dep.get("triggers") or []):
         path = (*base, "triggers", j)
-        if not isinstance(trig, dict):
-            report("convert.trigger", "a trigger must be a mapping", path, "error")
+        spec = _trigger(trig, path, ph, report, automation_keys)
+        if spec is None:
             continue
-        kind = trig.get("type", "event")
-        if kind != "event":
-            report("convert.trigger", f"{kind!r} triggers are not supported (only event triggers)", path, "error")
-            continue
-        for k in sorted(set(trig) - TRIGGER_KEYS):
-            report("convert.ignored-key", f"trigger field {k!r} is not carried over", (*path, k))
-        auto_name = trig.get("name") or f"{name}__automation_{j + 1}"  # Prefect's default name
-        trigger = {
-            k: translate(trig[k], (*path, k), "deploy", ph)
-            for k in ("match", "match_related", "after", "expect", "for_each", "posture", "threshold", "within")
-            if trig.get(k) not in (None, [], {})
-        }
-        if isinstance(trigger.get("within"), str | int | float):
-            trigger["within"] = _seconds(trigger["within"])
-        action: dict[str, Any] = {"type": "run-deployment", "deployment": name}
-        for k in ("parameters", "job_variables"):  # event templates ({{ event.* }}) stay for Prefect
-            if trig.get(k):
-                action[k] = translate(trig[k], (*path, k), "trigger_parameters", ph)
-        spec: dict[str, Any] = {"trigger": trigger, "actions": [action]}
+        if trig.get("name"):
+            spec = {"name": str(translate(trig["name"], (*path, "name"), "deploy", ph)), **spec}
         if trig.get("description"):
             spec["description"] = str(trig["description"])
-        if trig.get("enabled") is False:
+        enabled = translate(trig.get("enabled", True), (*path, "enabled"), "deploy", ph)
+        if enabled is False:
             spec["enabled"] = False
-        out.append((str(auto_name), spec, path))
+        for k in ("parameters", "job_variables"):  # event templates ({{ event.* }}) stay for Prefect
+            if trig.get(k):
+                spec[k] = translate(trig[k], (*path, k), "trigger_parameters", ph)
+        if trig.get("schedule_after"):
+            spec["schedule_after"] = _seconds(trig["schedule_after"])
+        out.append(spec)
     return out

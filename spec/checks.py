@@ -53,6 +53,9 @@ def check_all(docs: list[Any], locate: Locate, invalid: set[tuple[str, str]] = f
     out.extend(check_blocks.check_blocks(by_kind, locate))
     out.extend(check_blocks.check_block_refs(by_kind, locate))
     out.extend(_pool_checks(by_kind, locate))
+    from .check_triggers import check_triggers
+
+    out.extend(check_triggers(by_kind, locate, Invalid))
     return out
 
 

@@ -279,10 +279,7 @@ def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: tuple) -> 
 
 
 # Fields pipeform once accepted, or that prefect.yaml has, and where they live instead.
-MOVED = {
-    "triggers": "deployment triggers are Automation documents with a run-deployment action "
-    "(`pipeform convert` writes them from a prefect.yaml)",
-}
+MOVED: dict[str, str] = {}
 
 
 def where_text(path: tuple) -> str:

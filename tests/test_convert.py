@@ -85,17 +85,19 @@ def test_integration_tests_names_legacy_schedule_and_anchors(tmp_path):
     assert all(s.get("description") for s in deps.values())  # description anchor
 
 
-def test_genomehubs_triggers_become_automations_with_variables_resolved(tmp_path):
+def test_genomehubs_triggers_stay_on_their_deployment_with_variables_resolved(tmp_path):
     conv, _ = _convert("genomehubs__data__prefect.yaml", tmp_path)
-    autos = _docs(conv, "Automation")
-    assert len(autos) == 12
-    first = autos["fetch-parse-validate-ncbi-datasets__automation_1"]
-    assert first["trigger"]["match"]["prefect.resource.id"].endswith(
+    assert _docs(conv, "Automation") == {}  # owned by their deployment, as prefect deploy makes them
+    deps = _docs(conv, "Deployment")
+    assert sum(len(s.get("triggers", [])) for s in deps.values()) == 12
+    [first] = deps["fetch-parse-validate-ncbi-datasets"]["triggers"]
+    assert "name" not in first  # Prefect's default name, which pipeform gives too
+    assert first["match"]["prefect.resource.id"].endswith(
         "assembly-data-<< values.date >>/ncbi_datasets_eukaryota.jsonl"
     )
-    assert first["trigger"]["match"]["prefect.resource.matches.previous"] == ["no"]
-    assert first["actions"][0]["deployment"] == "fetch-parse-validate-ncbi-datasets"
-    assert first["actions"][0]["parameters"]["work_dir"].endswith("<< values.date >>")
+    assert first["match"]["prefect.resource.matches.previous"] == ["no"]
+    assert first["expect"] == ["update.ncbi.datasets.finished"]
+    assert first["parameters"]["work_dir"].endswith("<< values.date >>")
     assert conv.values["date"] == "2024-06-01"
     assert "JGI_OFFLINE_TOKEN" in conv.env_used
 

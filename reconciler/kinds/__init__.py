@@ -9,6 +9,7 @@ from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext
 from .block import BLOCK
 from .concurrency_limit import GLOBAL_LIMIT, TAG_LIMIT
 from .deployment import DEPLOYMENT
+from .deployment_trigger import DEPLOYMENT_TRIGGER
 from .schedule import SCHEDULE
 from .variable import VARIABLE
 from .work_pool import WORK_POOL
@@ -24,6 +25,7 @@ REGISTRY: tuple[Kind, ...] = (
     DEPLOYMENT,
     SCHEDULE,
     AUTOMATION,
+    DEPLOYMENT_TRIGGER,
 )
 KINDS: dict[str, Kind] = {k.name: k for k in REGISTRY}
 

@@ -34,9 +34,20 @@ assert set(DEPLOYMENT_ACTIONS) <= set(ACTION_FIELDS)
 
 def automation_trigger(t: dict[str, Any]) -> dict[str, Any]:
     """An event trigger with the server's defaults (sets as sorted lists, `within` in
-    seconds, 10 s for a Proactive trigger without one); other trigger types (compound,
-    sequence: made by hand) are kept as the server has them, without their ids."""
-    if t.get("type", "event") != "event":
+    seconds, 10 s for a Proactive trigger without one); compound and sequence triggers
+    with theirs, recursively; other types (metric: Prefect Cloud) kept as the server has
+    them, without their ids."""
+    kind = t.get("type", "event")
+    if kind in ("compound", "sequence"):
+        out = {
+            "type": kind,
+            "triggers": [automation_trigger(inner) for inner in t.get("triggers") or []],
+            "within": seconds(t.get("within")),
+        }
+        if kind == "compound":
+            out["require"] = t.get("require")
+        return out
+    if kind != "event":
         kept: dict[str, Any] = _without_ids(t)
         return kept
     posture = t.get("posture") or "Reactive"

@@ -51,10 +51,11 @@ def user_version(server_version: str | None) -> str | None:
 
 
 def _deployment_hash(doc: Any) -> str:
-    """Content hash of a Deployment without its schedules: schedules are their own
+    """Content hash of a Deployment without its schedules and triggers: those are their own
     resources, and a version change would rewrite the deployment (dropping its runs)."""
     data = doc.model_dump(mode="json")
     data["spec"].pop("schedules", None)
+    data["spec"].pop("triggers", None)
     return hashlib.sha256(canonical(data).encode()).hexdigest()[:12]
 
 

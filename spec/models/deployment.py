@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from .common import ENTRYPOINT_PATTERN, Name, PrefectMetadata, PrefectName, Strict, Tags
+from .triggers import DeploymentTrigger
 
 
 class Schedule(Strict):
@@ -142,6 +143,11 @@ class DeploymentSpec(Strict):
     )
     job_variables: dict[str, Any] = Field(
         default_factory=dict, description="Job variables (merged over the Environment's)."
+    )
+    triggers: list[DeploymentTrigger] = Field(
+        default_factory=list,
+        description="Deployment triggers, as in prefect.yaml: each is an automation owned by the deployment that runs it.",
+        examples=[[{"expect": ["external.data.arrived"], "parameters": {"full": True}}]],
     )
 
     # The flow name the entrypoint's source declares (spec/flow_names.py), set when specs load.

@@ -1,0 +1,147 @@
+"""Deployment triggers through `prefect deploy --all` and through `pipeform convert` +
+`pipeform apply`, on the real server: both store the same automations (name, description,
+enabled, trigger, the run-deployment action of their deployment), both owned by the
+deployment; adoption (prefect deploy, then convert + apply --adopt) updates Prefect's
+automations in place (same ids) and the next plan is empty."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_helpers import server
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+
+FLOW = '''\
+from prefect import flow
+
+
+@flow
+def ingest(n: int = 0, source: str = "none"):
+    """Loads the new files into the warehouse."""
+    return n
+'''
+
+PREFECT_YAML = """\
+name: triggers
+prefect-version: 3.8.8
+pull:
+  - prefect.deployments.steps.set_working_directory:
+      directory: /opt/app
+deployments:
+  - name: NAME-ingest
+    entrypoint: flows.py:ingest
+    work_pool: {name: NAME-pool}
+    triggers:
+      - match: {prefect.resource.id: "bucket.NAME.*"}
+        expect: [file.created]
+        parameters: {n: 1, source: "{{ event.resource.id }}"}
+      - name: NAME both
+        description: a then b
+        enabled: false
+        require: all
+        within: 120
+        triggers:
+          - {type: event, expect: [NAME.a]}
+          - {type: event, expect: [NAME.b], threshold: 2, within: 30}
+        job_variables: {env: {MODE: fast}}
+        schedule_after: 60
+      - type: sequence
+        within: 300
+        triggers:
+          - {expect: [NAME.first]}
+          - {expect: [NAME.second], posture: Reactive}
+"""
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PWD": str(cwd), "PREFECT_CLI_PROMPT": "false"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _ok(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_without_ids(v) for v in value]
+    return value
+
+
+def _snapshot(dep_id: str) -> dict[str, dict[str, Any]]:
+    """The deployment's automations by name, as the server stores them (ids aside)."""
+    out = {}
+    for a in server("GET", f"/automations/related-to/prefect.deployment.{dep_id}"):
+        out[a["name"]] = {
+            "id": a["id"],
+            "description": a["description"],
+            "enabled": a["enabled"],
+            "tags": [t for t in a["tags"] if not t.startswith("pipeform:")],
+            "trigger": _without_ids(a["trigger"]),
+            "actions": a["actions"],
+            "more": (a["actions_on_trigger"], a["actions_on_resolve"]),
+        }
+    return out
+
+
+def _same(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for name in a:
+        assert {**a[name], "id": None} == {**b[name], "id": None}, name
+
+
+def _folder(tmp_path: Path) -> tuple[Path, str]:
+    name = f"trg{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "prefect.yaml").write_text(PREFECT_YAML.replace("NAME", name))
+    (folder / "flows.py").write_text(FLOW)
+    server("POST", "/work_pools/", {"name": f"{name}-pool", "type": "process"})
+    return folder, name
+
+
+def _owned_deleted(dep_id: str) -> None:
+    server("DELETE", f"/automations/owned-by/prefect.deployment.{dep_id}")
+
+
+def test_triggers_as_prefect_deploy_makes_them_and_adoption(tmp_path):
+    folder, name = _folder(tmp_path)
+    _ok(_run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder))
+    dep = server("GET", f"/deployments/name/ingest/{name}-ingest")
+    by_prefect = _snapshot(dep["id"])
+    assert set(by_prefect) == {f"{name}-ingest__automation_1", f"{name} both", f"{name}-ingest__automation_3"}
+
+    # adoption: pipeform takes over Prefect's automations in place (same ids)
+    pipeform = [sys.executable, "-m", "pipeform"]
+    _ok(_run([*pipeform, "convert", "prefect.yaml", "--out", ".", "--project", name], folder))
+    assert not (folder / "automations.yaml").exists()  # the triggers stay on the Deployment
+    _ok(_run([*pipeform, "apply", ".", "--auto-approve", "--adopt"], folder))
+    adopted = _snapshot(dep["id"])
+    _same(by_prefect, adopted)
+    assert {n: a["id"] for n, a in adopted.items()} == {n: a["id"] for n, a in by_prefect.items()}
+    _ok(_run([*pipeform, "plan", ".", "--detailed-exitcode"], folder))
+
+    # fresh: what pipeform creates is what prefect deploy creates, owned by the deployment
+    server("DELETE", f"/deployments/{dep['id']}")
+    _owned_deleted(dep["id"])
+    assert _snapshot(dep["id"]) == {}
+    _ok(_run([*pipeform, "apply", ".", "--auto-approve"], folder))
+    dep = server("GET", f"/deployments/name/ingest/{name}-ingest")
+    by_pipeform = _snapshot(dep["id"])
+    for a in by_prefect.values():  # the action names the deployment by id: the new one
+        for action in a["actions"]:
+            action["deployment_id"] = dep["id"]
+    _same(by_prefect, by_pipeform)
+    _ok(_run([*pipeform, "plan", ".", "--detailed-exitcode"], folder))
+    _owned_deleted(dep["id"])  # they are the deployment's: Prefect's own cleanup removes them
+    assert _snapshot(dep["id"]) == {}
+    server("DELETE", f"/deployments/{dep['id']}")
