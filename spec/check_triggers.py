@@ -17,7 +17,7 @@ CLOUD_ONLY = (
 )
 
 
-def _metric_paths(trigger: Any, path: tuple) -> Iterator[tuple]:
+def _metric_paths(trigger: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
     if trigger.type == "metric":
         yield path
     for j, inner in enumerate(getattr(trigger, "triggers", None) or []):

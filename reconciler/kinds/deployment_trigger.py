@@ -46,7 +46,8 @@ def _run_deployment(auto: dict[str, Any]) -> str | None:
     a = actions[0]
     if a.get("type") != "run-deployment" or a.get("source", "selected") != "selected":
         return None
-    return a.get("deployment_id")
+    found = a.get("deployment_id")
+    return str(found) if found else None
 
 
 class DeploymentTriggerKind(Kind):
