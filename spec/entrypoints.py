@@ -96,7 +96,14 @@ def resolve(root: str, entrypoint: str) -> Resolved:
     if tree is None:
         return Resolved(full, func, ("entrypoint.invalid", f"{rel}: {problem}"))
     if _function(tree, func) is None:
-        return Resolved(full, func, ("entrypoint.not-found", f"{rel} defines no function {func!r}"))
+        # `x = flow(fn)`, `x = Flow(fn=...)`, `x = f.with_options(...)`: the flow's parameters
+        # are its function's (Prefect's parameter_schema reads flow.fn), read statically
+        from .flow_names import resolve as flow_name
+
+        wrapped = flow_name(root, entrypoint).function
+        if wrapped and _function(tree, wrapped) is not None:
+            return Resolved(full, wrapped)
+        return Resolved(full, func, ("entrypoint.not-found", f"{rel} defines no function or flow {func!r}"))
     return Resolved(full, func)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +32,8 @@ class FlowName:
     how: How
     detail: str = ""  # what was found, for diagnostics
     line: int | None = None  # line of the definition in the source file
+    function: str | None = None  # the function the flow wraps (its signature is the flow's)
+    description: str | None = None  # Flow.description: `description=`, else the function's docstring
 
 
 def default_name(function: str) -> str:
@@ -122,14 +124,33 @@ def _name_kwarg(call: ast.Call, consts: dict[str, str], line: int, fallback: Flo
     return fallback
 
 
+def _literal(call: ast.Call, key: str, consts: dict[str, str]) -> str | None:
+    """A keyword argument written as a literal string (or a module-level constant)."""
+    for kw in call.keywords:
+        if kw.arg == key:
+            if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                return kw.value.value
+            if isinstance(kw.value, ast.Name):
+                return consts.get(kw.value.id)
+    return None
+
+
+def _wrapping(found: FlowName, body: list[ast.stmt], fn: str | None, call: ast.Call | None, consts: dict) -> FlowName:
+    """The flow's function and description, as Flow() sets them: `description or
+    inspect.getdoc(fn)` (ast.get_docstring cleans it the same way)."""
+    node = next((n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == fn), None)
+    doc = ast.get_docstring(node) if node is not None else None
+    return replace(found, function=fn, description=(_literal(call, "description", consts) if call else None) or doc)
+
+
 def _from_function(node: ast.FunctionDef | ast.AsyncFunctionDef, consts: dict[str, str]) -> FlowName:
     default = FlowName(default_name(node.name), "function", f"function {node.name}", node.lineno)
     found = FlowName(None, "not-a-flow", f"{node.name} has no @flow decorator", node.lineno)
     for dec in reversed(node.decorator_list):  # the outermost decorator is applied last
         if _is_flow(dec):
-            found = default
+            found = _wrapping(default, [node], node.name, None, consts)
         elif isinstance(dec, ast.Call) and _is_flow(dec.func):
-            found = _name_kwarg(dec, consts, node.lineno, default)
+            found = _wrapping(_name_kwarg(dec, consts, node.lineno, default), [node], node.name, dec, consts)
     return found
 
 
@@ -142,18 +163,19 @@ def _from_expr(value: ast.expr, body: list[ast.stmt], consts: dict[str, str], li
         fn = value.args[0] if value.args else next((k.value for k in value.keywords if k.arg == "fn"), None)
         if not isinstance(fn, ast.Name):
             return _name_kwarg(value, consts, line, unknown)
-        return _name_kwarg(value, consts, line, FlowName(default_name(fn.id), "object", f"flow({fn.id})", line))
+        named = _name_kwarg(value, consts, line, FlowName(default_name(fn.id), "object", f"flow({fn.id})", line))
+        return _wrapping(named, body, fn.id, value, consts)
     if isinstance(func, ast.Call) and _is_flow(func.func) and value.args:  # flow(name=...)(fn)
         fn = value.args[0]
-        base = (
-            FlowName(default_name(fn.id), "object", f"flow(...)({fn.id})", line)
-            if isinstance(fn, ast.Name)
-            else unknown
-        )
-        return _name_kwarg(func, consts, line, base)
+        if not isinstance(fn, ast.Name):
+            return _name_kwarg(func, consts, line, unknown)
+        named = _name_kwarg(func, consts, line, FlowName(default_name(fn.id), "object", f"flow(...)({fn.id})", line))
+        return _wrapping(named, body, fn.id, func, consts)
     if isinstance(func, ast.Attribute) and func.attr == "with_options" and isinstance(func.value, ast.Name):
         base = _from_bindings(body, func.value.id, consts) if depth < 8 else unknown
-        return _name_kwarg(value, consts, line, base)
+        named = _name_kwarg(value, consts, line, base)  # with_options: `description or self.description`
+        description = _literal(value, "description", consts) or base.description
+        return replace(named, function=base.function, description=description)
     return unknown
 
 
@@ -202,6 +224,7 @@ def annotate(documents: list, root: str, locate) -> list:
         found = resolve(root, spec.entrypoint)
         name = doc.metadata.name
         spec._entrypoint_flow_name = found.name
+        spec._entrypoint_description = found.description
         if found.how == "computed" and not spec.flow_name:
             out.append(
                 Diagnostic(

@@ -73,7 +73,8 @@ def _project(tmp_path: Path, key: str) -> tuple[Path, list[dict[str, Any]]]:
         head = file.read_text() if file.exists() else "from prefect import flow\n"
         args = ", ".join(f"{p}=None" for p in sorted(params))
         deco = f"@flow(name={name!r})" if name else "@flow"
-        file.write_text(f"{head}\n\n{deco}\ndef {func}({args}):\n    return None\n")
+        doc = f'"""Stand-in for {func}.\n\n    Its docstring is the flow\'s description."""'  # prefect deploy's default description
+        file.write_text(f"{head}\n\n{deco}\ndef {func}({args}):\n    {doc}\n    return None\n")
     pools: dict[str, set[str]] = {}
     for d in deployments:
         if (d.get("work_pool") or {}).get("name"):
@@ -108,6 +109,8 @@ def _snapshot(names: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
         out[(flows[d["flow_id"]], d["name"])] = {
             "id": d["id"],
             "entrypoint": d["entrypoint"],
+            "description": d["description"],
+            "parameter_schema": d["parameter_openapi_schema"],
             "parameters": d["parameters"],
             "pool": d["work_pool_name"],
             "queue": d["work_queue_name"],

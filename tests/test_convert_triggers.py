@@ -1,4 +1,4 @@
-"""Deployment triggers through `prefect deploy --all` and through `pipeform convert` +
+"""Deployment triggers (and an assigned flow's name, parameters and description) through `prefect deploy --all` and through `pipeform convert` +
 `pipeform apply`, on the real server: both store the same automations (name, description,
 enabled, trigger, the run-deployment action of their deployment), both owned by the
 deployment; adoption (prefect deploy, then convert + apply --adopt) updates Prefect's
@@ -18,14 +18,20 @@ from server_helpers import server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 
+# A flow made by assignment (`x = flow(fn)`): its name, parameters and description (the
+# wrapped function's docstring, prefect deploy's default description) read statically.
 FLOW = '''\
 from prefect import flow
 
 
-@flow
-def ingest(n: int = 0, source: str = "none"):
-    """Loads the new files into the warehouse."""
+def load(n: int = 0, source: str = "none"):
+    """Loads the new files into the warehouse.
+
+    Runs when files arrive."""
     return n
+
+
+ingest = flow(load, name="ingest")
 '''
 
 PREFECT_YAML = """\
@@ -109,6 +115,11 @@ def _folder(tmp_path: Path) -> tuple[Path, str]:
     return folder, name
 
 
+def _deployment(name: str) -> dict[str, Any]:
+    dep = server("GET", f"/deployments/name/ingest/{name}-ingest")
+    return {k: dep[k] for k in ("id", "entrypoint", "description", "parameter_openapi_schema")}
+
+
 def _owned_deleted(dep_id: str) -> None:
     server("DELETE", f"/automations/owned-by/prefect.deployment.{dep_id}")
 
@@ -116,7 +127,9 @@ def _owned_deleted(dep_id: str) -> None:
 def test_triggers_as_prefect_deploy_makes_them_and_adoption(tmp_path):
     folder, name = _folder(tmp_path)
     _ok(_run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder))
-    dep = server("GET", f"/deployments/name/ingest/{name}-ingest")
+    dep = _deployment(name)
+    assert dep["description"] == "Loads the new files into the warehouse.\n\nRuns when files arrive."
+    assert set(dep["parameter_openapi_schema"]["properties"]) == {"n", "source"}
     by_prefect = _snapshot(dep["id"])
     assert set(by_prefect) == {f"{name}-ingest__automation_1", f"{name} both", f"{name}-ingest__automation_3"}
 
@@ -135,7 +148,9 @@ def test_triggers_as_prefect_deploy_makes_them_and_adoption(tmp_path):
     _owned_deleted(dep["id"])
     assert _snapshot(dep["id"]) == {}
     _ok(_run([*pipeform, "apply", ".", "--auto-approve"], folder))
-    dep = server("GET", f"/deployments/name/ingest/{name}-ingest")
+    made = _deployment(name)
+    assert {**made, "id": None} == {**dep, "id": None}  # entrypoint, description, parameter schema
+    dep = made
     by_pipeform = _snapshot(dep["id"])
     for a in by_prefect.values():  # the action names the deployment by id: the new one
         for action in a["actions"]:

@@ -8,14 +8,15 @@ from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.flow_names import resolve
 
 SOURCES = {
-    "bare": "from prefect import flow\n\n@flow\ndef update_ncbi_datasets(x: int = 1):\n    return x\n",
+    "bare": 'from prefect import flow\n\n@flow\ndef update_ncbi_datasets(x: int = 1):\n    """Updates.\n\n    In two lines."""\n    return x\n',
     "called": "from prefect import flow\n\n@flow()\ndef update_ncbi_datasets():\n    pass\n",
     "named": "import prefect\n\n@prefect.flow(name='MAGI Vote', retries=2)\nasync def update_ncbi_datasets():\n    pass\n",
     "constant": "from prefect import flow\nNAME = 'from-constant'\n\n@flow(name=NAME)\ndef update_ncbi_datasets():\n    pass\n",
-    "object": "from prefect import Flow\n\ndef body():\n    pass\n\nupdate_ncbi_datasets = Flow(fn=body, name='Object Flow')\n",
-    "wrapped": "from prefect import flow\n\ndef do_it():\n    pass\n\nupdate_ncbi_datasets = flow(do_it)\n",
+    "object": "from prefect import Flow\n\ndef body():\n    'Doc.'\n\nupdate_ncbi_datasets = Flow(fn=body, name='Object Flow', description='Given')\n",
+    "wrapped": "from prefect import flow\n\ndef do_it(a: int, b: str = 'x'):\n    'Does it.'\n\nupdate_ncbi_datasets = flow(do_it)\n",
     "decorated-call": "from prefect import flow\n\ndef do_it():\n    pass\n\nupdate_ncbi_datasets = flow(name='late')(do_it)\n",
-    "options": "from prefect import flow\n\n@flow(name='base')\ndef base():\n    pass\n\nupdate_ncbi_datasets = base.with_options(name='variant')\n",
+    "options": "from prefect import flow\n\n@flow(name='base')\ndef base():\n    'Base doc.'\n\nupdate_ncbi_datasets = base.with_options(name='variant', description='Variant')\n",
+    "options-doc": "from prefect import flow\n\n@flow(name='base', description='')\ndef base():\n    'Base doc.'\n\nupdate_ncbi_datasets = base.with_options(retries=1)\n",
     "options-unnamed": "from prefect import flow\n\n@flow(name='base')\ndef base():\n    pass\n\nupdate_ncbi_datasets = base.with_options(retries=3)\n",
     "rebound": "from prefect import flow\n\n@flow(name='first')\ndef update_ncbi_datasets():\n    pass\n\n@flow(name='second')\ndef update_ncbi_datasets():\n    pass\n",
     "computed": "import os\nfrom prefect import flow\n\n@flow(name=f\"etl-{os.environ['X']}\")\ndef update_ncbi_datasets():\n    pass\n",
@@ -31,6 +32,7 @@ EXPECTED = {
     "decorated-call": ("late", "decorator"),
     "options": ("variant", "decorator"),
     "options-unnamed": ("base", "decorator"),
+    "options-doc": ("base", "decorator"),
     "rebound": ("second", "decorator"),
     "computed": (None, "computed"),
     "empty-name": ("update-ncbi-datasets", "function"),
@@ -46,7 +48,9 @@ def test_resolve_matches_prefect(tmp_path, case):
     if found.name is not None:  # the name Prefect itself gives the imported flow
         from prefect.flows import load_flow_from_entrypoint
 
-        assert load_flow_from_entrypoint(f"{tmp_path}/flows/f.py:update_ncbi_datasets").name == found.name
+        loaded = load_flow_from_entrypoint(f"{tmp_path}/flows/f.py:update_ncbi_datasets")
+        assert loaded.name == found.name
+        assert loaded.description == found.description  # `description=`, else the docstring, cleaned
 
 
 def test_resolve_never_imports(tmp_path):
@@ -156,3 +160,33 @@ def test_names_as_prefect_accepts_them(write, kind, name, ok):
     assert (project is not None) == ok, [d.message for d in diags]
     if not ok:
         assert [d.code for d in diags if d.severity == "error"] == ["schema.pattern"]
+
+
+@pytest.mark.parametrize("case", ["object", "wrapped", "decorated-call", "options"])
+def test_assigned_flow_parameters_are_its_functions_as_prefect_computes_them(tmp_path, case):
+    """`x = flow(fn)` / `x = Flow(fn=...)` / `x = f.with_options(...)`: read statically
+    (not `entrypoint.not-found`), with the schema Prefect computes from the loaded flow."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema as prefect_schema
+
+    from pipeform.spec.entrypoints import parameter_schema
+    from pipeform.spec.entrypoints import resolve as resolve_entrypoint
+
+    (tmp_path / "f.py").write_text(SOURCES[case])
+    found = resolve_entrypoint(str(tmp_path), "f.py:update_ncbi_datasets")
+    assert found.problem is None
+    ours = parameter_schema(str(tmp_path), "f.py:update_ncbi_datasets")
+    assert not ours.executed and ours.exact
+    loaded = load_flow_from_entrypoint(f"{tmp_path}/f.py:update_ncbi_datasets")
+    assert ours.schema == prefect_schema(loaded).model_dump(mode="json")
+    if case == "wrapped":
+        assert set(ours.schema["properties"]) == {"a", "b"} and ours.schema["required"] == ["a"]
+
+
+def test_an_assignment_that_is_not_a_flow_is_still_not_found(tmp_path):
+    from pipeform.spec.entrypoints import resolve as resolve_entrypoint
+
+    (tmp_path / "f.py").write_text("def g():\n    pass\n\nx = g\ny = helper(g)\n")
+    for obj in ("x", "y", "z"):
+        problem = resolve_entrypoint(str(tmp_path), f"f.py:{obj}").problem
+        assert problem and problem[0] == "entrypoint.not-found", obj

@@ -110,7 +110,8 @@ class DeploymentKind(Kind):
             parameters=s.parameters,
             job_variables=jv,
             tags=sorted({*s.tags, owner_tag(project.name)}),
-            description=s.description or doc.metadata.description,
+            # as prefect deploy: the flow's description (its docstring) when none is given
+            description=s.description or doc.metadata.description or s._entrypoint_description,
             version=version,
             paused=s.paused,
             enforce_parameter_schema=s.enforce_parameter_schema,

@@ -152,6 +152,9 @@ class DeploymentSpec(Strict):
 
     # The flow name the entrypoint's source declares (spec/flow_names.py), set when specs load.
     _entrypoint_flow_name: str | None = PrivateAttr(default=None)
+    # Its Flow.description (`@flow(description=...)`, else the docstring): prefect deploy's
+    # default deployment description.
+    _entrypoint_description: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_flow(self) -> DeploymentSpec:

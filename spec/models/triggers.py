@@ -51,8 +51,10 @@ class MetricTrigger(Strict):
     type: Literal["metric"] = Field(default="metric", description="Trigger type.")
     posture: Literal["Metric"] = Field(default="Metric", description="Always Metric.")
     match: ResourceLabels = Field(default_factory=dict, description="Labels the resource must have.")
-    match_related: ResourceLabels | list[ResourceLabels] = Field(default_factory=dict)
-    metric: MetricQuery
+    match_related: ResourceLabels | list[ResourceLabels] = Field(
+        default_factory=dict, description="Labels one of the related resources must have."
+    )
+    metric: MetricQuery = Field(description="The metric query.")
 
 
 class CompoundTrigger(Strict):
