@@ -69,6 +69,7 @@ def check_imports(project: Project) -> list[Diagnostic]:
 def _check_entrypoints(project: Project) -> list[Diagnostic]:
     """Entrypoint deployments: import the flow as `prefect deploy` does; its name must be the
     one the deployment's address uses, and the parameters given must be ones it takes."""
+    import contextlib
     import os
 
     from prefect.flows import load_flow_from_entrypoint
@@ -78,10 +79,14 @@ def _check_entrypoints(project: Project) -> list[Diagnostic]:
         s = doc.spec
         if not s.entrypoint:
             continue
-        path, func = s.entrypoint.rsplit(":", 1)
         where = project.origin("Deployment", name, ("spec", "entrypoint"))
         try:
-            flow: Any = load_flow_from_entrypoint(f"{os.path.join(project.root, path)}:{func}")
+            if ".py:" in s.entrypoint:
+                path, func = s.entrypoint.rsplit(":", 1)
+                flow: Any = load_flow_from_entrypoint(f"{os.path.join(project.root, path)}:{func}")
+            else:  # a module path: imported from the project folder, as the worker's working directory
+                with contextlib.chdir(project.root):
+                    flow = load_flow_from_entrypoint(s.entrypoint)
         except Exception as exc:  # any import-time failure of user code is a finding
             out.append(Diagnostic("import.error", f"cannot import {s.entrypoint}: {type(exc).__name__}: {exc}", where))
             continue

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from pipeform.spec.diagnostics import Diagnostic, Origin
-from pipeform.spec.flow_names import default_name, import_flow_name, resolve
+from pipeform.spec.flow_names import default_name, function_of, import_flow_name, resolve
 from pipeform.spec.load import SourceFile
 
 from .deployment import convert_deployment
@@ -176,7 +176,7 @@ def _flow_name(spec: dict[str, Any], root: Path, base: tuple, report, import_com
     entrypoint = spec["entrypoint"]
     declared = spec.get("flow_name")
     found = resolve(root, entrypoint)
-    func = entrypoint.rsplit(":", 1)[1].rsplit(".", 1)[-1]
+    func = function_of(entrypoint)
     if found.how == "computed" and import_computed:
         name, error = import_flow_name(root, entrypoint)
         if name is not None:

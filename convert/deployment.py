@@ -6,10 +6,13 @@ placeholders resolved where Prefect resolves them at deploy time."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from pipeform.spec.models.common import ENTRYPOINT_PATTERN
 
 from .templates import DROP, Placeholders, translate
 
@@ -58,10 +61,10 @@ def convert_deployment(
             "convert.ignored-key", f"{key!r} is not a prefect.yaml deployment field; Prefect ignores it", (*base, key)
         )
     entrypoint = dep.get("entrypoint")
-    if not isinstance(entrypoint, str) or ":" not in entrypoint:
+    if not isinstance(entrypoint, str) or not re.match(ENTRYPOINT_PATTERN, entrypoint):
         report(
             "convert.entrypoint",
-            f"entrypoint {entrypoint!r} is not 'path/to/file.py:function'",
+            f"entrypoint {entrypoint!r} is neither 'path/to/file.py:function' nor a module path 'pkg.module.function'",
             (*base, "entrypoint"),
             "error",
         )

@@ -464,9 +464,9 @@ def deployment_flow_name(spec: Any) -> str:
         return spec.flow
     if spec.flow_name:
         return spec.flow_name
-    from .flow_names import default_name
+    from .flow_names import default_name, function_of
 
-    return spec._entrypoint_flow_name or default_name(spec.entrypoint.rsplit(":", 1)[1].rsplit(".", 1)[-1])
+    return spec._entrypoint_flow_name or default_name(function_of(spec.entrypoint))
 
 
 def check_automation(auto: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:

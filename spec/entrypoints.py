@@ -83,12 +83,27 @@ class Resolved:
 
 
 def resolve(root: str, entrypoint: str) -> Resolved:
-    """Where an entrypoint's file is, or why it cannot be used (checked without running it)."""
-    rel, _, func = entrypoint.rpartition(":")
+    """Where an entrypoint's file is, or why it cannot be used (checked without running it).
+    A module path (`pkg.mod.fn`) is the project's `pkg/mod.py` (or `pkg/mod/__init__.py`)."""
+    from .flow_names import module_path, source_file
+
     base = os.path.realpath(root)
+    rel, _, func = entrypoint.rpartition(":")
+    if (module := module_path(entrypoint)) is not None:
+        file, func = source_file(base, entrypoint)
+        if not file.is_file():
+            message = (
+                f"module {module[0]!r} is not a file of the project folder {base} (no {os.path.relpath(file, base)}):"
+                " pipeform reads a module-path entrypoint from the project's own files, without importing it;"
+                " a module of an installed package cannot be read"
+            )
+            return Resolved(None, func, ("entrypoint.not-found", message))
+        rel = os.path.relpath(file, base)
     full = os.path.realpath(os.path.join(base, rel))
     if os.path.commonpath([base, full]) != base:
         return Resolved(None, func, ("entrypoint.outside-project", f"{rel} is outside the project folder {base}"))
+    if module is not None and "." in func:
+        func = func.rsplit(".", 1)[-1]  # pkg.mod:Class.method
     if not os.path.isfile(full):
         message = f"entrypoint file {rel} does not exist in the project folder"
         return Resolved(None, func, ("entrypoint.not-found", message), "warning")

@@ -41,12 +41,33 @@ def default_name(function: str) -> str:
     return function.replace("_", "-").replace("<lambda>", "unknown-lambda")
 
 
+def module_path(entrypoint: str) -> tuple[str, str] | None:
+    """(module, object) of a module-path entrypoint (`pkg.mod.obj`, `pkg.mod:obj`), as
+    Prefect's import_object splits it; None for `path/to/file.py:obj`."""
+    if ".py:" in entrypoint:
+        return None
+    module, sep, obj = entrypoint.rpartition(":")
+    if not sep:
+        module, _, obj = entrypoint.rpartition(".")
+    return module, obj
+
+
+def function_of(entrypoint: str) -> str:
+    """The function an entrypoint names (of `Class.method`, the method)."""
+    found = module_path(entrypoint)
+    obj = found[1] if found else entrypoint.rsplit(":", 1)[-1]
+    return obj.rsplit(".", 1)[-1]
+
+
 def source_file(root: str | Path, entrypoint: str) -> tuple[Path, str]:
-    """(file, object path) of `path/to/file.py:obj` or of a module path `pkg.mod.obj`."""
-    if ":" in entrypoint:
+    """(file, object path) of `path/to/file.py:obj` or of a module path `pkg.mod.obj`: the
+    project's `pkg/mod.py` or `pkg/mod/__init__.py` (what Prefect's load_module imports
+    first: it puts the working directory, the project folder, first on sys.path)."""
+    found = module_path(entrypoint)
+    if found is None:
         path, obj = entrypoint.rsplit(":", 1)
         return Path(root) / path, obj
-    module, _, obj = entrypoint.rpartition(".")
+    module, obj = found
     base = Path(root, *module.split("."))
     return (base / "__init__.py" if base.is_dir() else base.with_suffix(".py")), obj
 
@@ -230,7 +251,7 @@ def annotate(documents: list, root: str, locate) -> list:
                 Diagnostic(
                     "flow.name-computed",
                     f"the flow name of {spec.entrypoint} is computed ({found.detail}); pipeform reads sources without "
-                    f"importing them and uses {default_name(spec.entrypoint.rsplit(':', 1)[-1].split('.')[-1])!r}",
+                    f"importing them and uses {default_name(function_of(spec.entrypoint))!r}",
                     locate("Deployment", name, ("spec", "entrypoint")),
                     "warning",
                     hint="set flow_name to the name the flow gets, or run `pipeform validate --check-imports`",

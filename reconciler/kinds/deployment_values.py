@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipeform.spec.flow_names import default_name
+from pipeform.spec.flow_names import default_name, function_of
 from pipeform.worker import REPO_ROOT_ENV
 
 from ..inventory import OWNER_TAG_PREFIX
@@ -185,7 +185,7 @@ def imported_spec(dep: dict[str, Any], flow: str, version: str | None) -> dict[s
         )
     spec = {
         "entrypoint": entrypoint,
-        "flow_name": flow if flow != default_name(entrypoint.rsplit(":", 1)[1]) else None,
+        "flow_name": flow if flow != default_name(function_of(entrypoint)) else None,
         "work_pool": pool,
         "parameters": dep.get("parameters") or {},
         "schedules": _imported_schedules(dep),

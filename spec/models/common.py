@@ -13,7 +13,12 @@ IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 CALLABLE_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 )
-ENTRYPOINT_PATTERN = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
+# 'path/to/file.py:function', or a module path as Prefect's import_object takes it:
+# 'pkg.module.function' or 'pkg.module:function' (read from the project's own files).
+ENTRYPOINT_PATTERN = (
+    r"^([^:]+\.py:[A-Za-z_][A-Za-z0-9_]*"
+    r"|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:|\.)[A-Za-z_][A-Za-z0-9_]*)$"
+)
 # Names of Prefect objects follow Prefect's own rules (prefect.types.names): flows, deployments,
 # work pools, global limits and automations take anything but '/', '%', '&', '>', '<' (and not
 # blank); variables take lower-case letters, digits, '-' and '_' (at most 255).

@@ -118,7 +118,10 @@ class DeploymentSpec(Strict):
 
     flow: PrefectName | None = Field(default=None, description="Name of a Flow document.", examples=["nightly-etl"])
     entrypoint: str | None = Field(
-        default=None, pattern=ENTRYPOINT_PATTERN, description="Existing Python flow, 'path/to/file.py:function'."
+        default=None,
+        pattern=ENTRYPOINT_PATTERN,
+        description="Existing Python flow: 'path/to/file.py:function', or a module path of the project ('pkg.module.function').",
+        examples=["flows/etl.py:nightly", "my_pkg.flows.nightly"],
     )
     flow_name: PrefectName | None = Field(
         default=None,
