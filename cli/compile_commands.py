@@ -33,11 +33,15 @@ def run_cmd(
         compiled = compile_flow(project, flow)
     except (ImportError, AttributeError) as exc:
         die(f"cannot import a task's callable: {exc}")
-    state = compiled(**params, return_state=True)
-    if not state.is_completed():
-        err_console.print(f"[red]flow run ended {state.name}[/red]: {state.message or ''}")
-        raise typer.Exit(Exit.FAILED)
-    result = state.result(raise_on_failure=False)
+    try:
+        # The flow's return value as Prefect holds it in memory, not `state.result()`: when the
+        # answer to the final set_state is lost (a client timeout on a busy SQLite server, a
+        # dropped connection), Prefect's client sends it again, the server rejects the duplicate
+        # and returns its stored state, which has no data for an unpersisted result.
+        result = compiled(**params)
+    except Exception as exc:  # the flow run failed, crashed, was cancelled or paused
+        err_console.print(f"[red]flow run did not complete[/red]: {type(exc).__name__}: {exc}")
+        raise typer.Exit(Exit.FAILED) from None
     console.print(f"[green]flow run completed[/green]; result: {result!r}")
 
 

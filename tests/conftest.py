@@ -28,6 +28,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # INFO run logs reach th
 os.environ["PIPEFORM_STATE_DIR"] = str(_SESSION_DIR / "state")
 # pipeform's disk cache (pipeform/diskcache.py) starts empty: tests never see a user's cache.
 os.environ["PIPEFORM_CACHE_DIR"] = str(_SESSION_DIR / "cache")
+# Prefect's client gives up on a request after 60 s (and retries it), while the SQLite-backed
+# server waits up to 60 s for its write lock (busy_timeout) and then still commits. Under load a
+# final set_state committed after the client's timeout is retried, rejected as a duplicate, and
+# the flow run's state comes back without its result (MissingResult): wait longer than the server.
+os.environ.setdefault("PREFECT_API_REQUEST_TIMEOUT", "180")
 # The session server's scheduler runs every 2 s (default 60) so tests see scheduled runs quickly.
 os.environ.setdefault("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "2")
 
