@@ -2,7 +2,8 @@
 on a sample git repository: a bad spec fails pipeform-validate with located output, a badly
 formatted one is rewritten by pipeform-fmt. pre-commit installs the hook's environment from
 this checkout (`language: python`): try-repo in a store of its own, `pre-commit run` in
-PRE_COMMIT_HOME (kept across runs)."""
+PRE_COMMIT_HOME (kept across runs). With pre-commit-uv (dev extra) installed, pre-commit builds
+those environments with uv instead of pip (the same install, about 3x faster here)."""
 
 from __future__ import annotations
 
