@@ -19,7 +19,7 @@ from pipeform.spec.flow_names import default_name, function_of, import_flow_name
 from pipeform.spec.load import SourceFile
 
 from .deployment import convert_deployment
-from .templates import PLACEHOLDER, Placeholders, values_ref
+from .templates import PLACEHOLDER, Placeholders, secret_block_name, values_ref
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: same rules as safe_load, ~10x faster
 TOP_KEYS = {"name", "prefect-version", "build", "push", "pull", "deployments", "definitions"}
@@ -33,6 +33,7 @@ class Conversion:
     values: dict[str, Any] = field(default_factory=dict)  # Project values (resolved Prefect variables, image)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     env_used: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)  # env vars kept in Secret blocks (Block documents)
     deployment_defaults: dict[str, Any] = field(default_factory=dict)  # the Project's defaults.deployment
 
     @property
@@ -89,6 +90,11 @@ def convert_files(
     if not out.project:
         out.project = "converted"
     _shared_pull(out, shared)
+    for var in sorted(out.secrets):  # read from the applying machine's environment, kept in a Secret block
+        block = {"type": "secret", "data": {"value": {"from_env": var}}}
+        doc = _doc("Block", secret_block_name(out.project, var), block)
+        doc["metadata"]["description"] = f"${var}, read by prefect.yaml as {{{{ ${var} }}}} where the worker reads it"
+        out.documents.append(doc)
     if any(d["kind"] == "Environment" for d in out.documents):
         out.values.setdefault(IMAGE_ENV, "REPLACE-ME/image:latest")
     return out
@@ -145,7 +151,10 @@ def _convert_file(
             continue
         build = _steps(dep["build"] if "build" in dep else actions["build"])
         push = _steps(dep["push"] if "push" in dep else actions["push"])
-        ph = Placeholders(variables, _step_ids(build + push), report)
+        out.project = out.project or "converted"
+        ph = Placeholders(
+            variables, _step_ids(build + push), report, secret_block=lambda var: secret_block_name(out.project, var)
+        )
         got = convert_deployment(dep, i, actions, ph, report)
         if got is None:
             continue
@@ -163,6 +172,7 @@ def _convert_file(
         _flow_name(spec, root, ("deployments", i), report, import_computed)
         _build_and_push(dep, spec, build, push, ph, ("deployments", i), report, out)
         out.env_used |= ph.env_used
+        out.secrets |= ph.secrets_used
         for var in ph.values_used:
             out.values[var] = variables[var]
         out.documents.append(_doc("Deployment", name, spec))

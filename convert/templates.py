@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+SECRET_LIKE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 PLACEHOLDER = re.compile(r"({{\s*([\w\.\-\[\]$]+)\s*}})")  # prefect.utilities.templating's own
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # deploy: resolved when deploying; pull/job_variables: kept for the worker; trigger_parameters:
@@ -39,6 +40,17 @@ class Placeholders:
     env_used: set[str] = field(default_factory=set)
     values_used: set[str] = field(default_factory=set)
     image_steps: set[str] = field(default_factory=set)  # build/push step ids whose outputs a deployment used
+    # env var -> the Secret block that holds it, for secret-looking `{{ $X }}` the worker reads
+    # (job variables, pull steps): never resolved into the deployment in plain text
+    secret_block: Callable[[str], str] | None = None
+    secrets_used: set[str] = field(default_factory=set)
+
+
+def secret_block_name(project: str, var: str) -> str:
+    """The Secret block a secret `{{ $VAR }}` is kept in (block names: lower-case, digits, '-')."""
+    from pipeform.spec.models.block import variable_secret_name
+
+    return variable_secret_name(f"{project}-{var}")
 
 
 def values_ref(name: str) -> str:
@@ -85,6 +97,10 @@ DROP = _DROP
 
 def _one(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> Any:
     """Replacement text (or value) for one placeholder; None keeps it as written."""
+    secret = name.startswith("$") and where in ("job_variables", "pull") and SECRET_LIKE.search(name)
+    if secret and ph.secret_block is not None:  # the worker reads it from a Secret block pipeform owns
+        ph.secrets_used.add(name[1:])
+        return f"{{{{ prefect.blocks.secret.{ph.secret_block(name[1:])} }}}}"
     if name.startswith("$"):  # prefect deploy reads the environment for pull steps too
         ph.env_used.add(name[1:])
         return f"<< env.{name[1:]} >>"

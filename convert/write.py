@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,15 @@ import yaml
 from pipeform.spec.fmt import format_text
 
 from .core import Conversion
+from .templates import SECRET_LIKE
 
 FILES = {
     "Project": "project.yaml",
     "Environment": "environments.yaml",
     "Deployment": "deployments.yaml",
     "Automation": "automations.yaml",
+    "Block": "blocks.yaml",
 }
-SECRET_LIKE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 HEADER = "# Converted by `pipeform convert` from:\n#   {sources}\n# Review, then `pipeform apply --adopt`.\n"
 
 

@@ -99,7 +99,14 @@ def test_genomehubs_triggers_stay_on_their_deployment_with_variables_resolved(tm
     assert first["expect"] == ["update.ncbi.datasets.finished"]
     assert first["parameters"]["work_dir"].endswith("<< values.date >>")
     assert conv.values["date"] == "2024-06-01"
-    assert "JGI_OFFLINE_TOKEN" in conv.env_used
+    # a secret the worker reads: a Secret block pipeform owns, referenced as Prefect resolves it
+    assert {"JGI_OFFLINE_TOKEN", "NCBI_API_KEY"} <= conv.secrets and "JGI_OFFLINE_TOKEN" not in conv.env_used
+    block = _docs(conv, "Block")[f"{conv.project}-jgi-offline-token"]
+    assert block == {"type": "secret", "data": {"value": {"from_env": "JGI_OFFLINE_TOKEN"}}}
+    refs = [s["work_pool"]["job_variables"]["env"] for s in deps.values() if "JGI_OFFLINE_TOKEN" in str(s)]
+    assert refs and all(
+        r["JGI_OFFLINE_TOKEN"] == f"{{{{ prefect.blocks.secret.{conv.project}-jgi-offline-token }}}}" for r in refs
+    )
 
 
 def test_concurrency_int_and_object(tmp_path):
@@ -141,7 +148,8 @@ def test_build_step_image_becomes_an_environment_and_prefect_removed_placeholder
     assert _docs(conv, "Environment")["image"] == {"image": "<< values.image >>"}
     assert conv.values["image"] == "en-banc:latest"
     env = deps["hello-flow"]["work_pool"]["job_variables"]["env"]
-    assert env == {"TS_AUTHKEY": "<< env.TS_AUTHKEY >>"}  # prefect deploy removes {{ flow_run.name }}
+    # a secret the worker reads: its Secret block; prefect deploy removes {{ flow_run.name }}
+    assert env == {"TS_AUTHKEY": "{{ prefect.blocks.secret.en-banc-ts-authkey }}"}
     assert [c for c, _ in _codes(conv)].count("convert.build-steps") == 3  # once per deployment
     assert ("convert.removed-placeholder", 25) in _codes(conv)
 
