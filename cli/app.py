@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from pipeform import __version__
-
 app = typer.Typer(
     name="pipeform",
     help="Prefect pipelines as code: validate, compile, plan and apply YAML specs.",
@@ -17,6 +15,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from pipeform import __version__  # lazy: the metadata lookup costs ~0.1 s a command
+
         typer.echo(f"pipeform {__version__}")
         raise typer.Exit(0)
 

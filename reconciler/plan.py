@@ -146,6 +146,8 @@ def diff(old: Any, new: Any, path: str = "") -> list[FieldDiff]:
         for k in sorted(set(old) | set(new)):
             out.extend(diff(old.get(k), new.get(k), f"{path}.{k}" if path else k))
         return out
+    if type(old) is type(new) and isinstance(old, str | int | float | None) and old == new:
+        return []  # the common leaf: equal and of one type, so equal in canonical form too (True == 1 is not)
     return [] if canonical(old) == canonical(new) else [FieldDiff(path, old, new)]
 
 

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from pipeform import masking
 
 from . import checks, deployment_defaults, entrypoints, flow_names, schema, values
-from .diagnostics import Diagnostic, Origin, SpecError
-from .load import SourceDocument, load
+from .diagnostics import Diagnostic, Origin, SpecError, did_you_mean
+from .load import PathKey, SourceDocument, load
 from .models import KINDS
 from .models.options import Defaults
 from .models.project import ProjectDocument
@@ -31,11 +31,11 @@ def load_project(
 ) -> tuple[Project | None, list[Diagnostic]]:
     """Never raises for any input: a failure of pipeform itself is an `internal.error`
     naming the file being processed (each cause found so far is fixed at its root)."""
-    paths = [Path(p) for p in paths]
-    where = _Where(str(paths[0]) if paths else ".")
+    files = [Path(p) for p in paths]
+    where = _Where(str(files[0]) if files else ".")
     diagnostics: list[Diagnostic] = []
     try:
-        return _load_project(paths, env, environ, diagnostics, where)
+        return _load_project(files, env, environ, diagnostics, where)
     except Exception as exc:  # the last-resort guard
         return None, [*diagnostics, internal_error(where.file, exc)]
 
@@ -116,7 +116,7 @@ def _load_project(
             documents.append(doc)
             located.setdefault((doc.kind, doc.metadata.name), src)
 
-    def locate(kind: str, name: str, path: tuple, key: bool = False) -> Origin:
+    def locate(kind: str, name: str, path: PathKey, key: bool = False) -> Origin:
         src = located.get((kind, name))
         return src.locate(path, key=key) if src else Origin("?")
 
@@ -191,7 +191,7 @@ def _project_settings(
                     "project.unknown-env",
                     f"no overlay named {env!r}",
                     where,
-                    hint=checks.hint(env, overlays) or f"overlays: {', '.join(overlays) or 'none'}",
+                    hint=did_you_mean(env, overlays) or f"overlays: {', '.join(overlays) or 'none'}",
                 )
             )
     return settings, settings_src, problems
@@ -201,7 +201,7 @@ def _is_project(src: SourceDocument) -> bool:
     return isinstance(src.data, dict) and src.data.get("kind") == "Project"
 
 
-def _poisoned_outside_values(data: Any, path: tuple = ()) -> bool:
+def _poisoned_outside_values(data: Any, path: PathKey = ()) -> bool:
     in_values = path[:2] == ("spec", "values") or (path[:2] == ("spec", "overlays") and path[3:4] == ("values",))
     if isinstance(data, values.Poisoned):
         return not in_values
@@ -236,16 +236,18 @@ def _model(src: SourceDocument, data: dict[str, Any], diagnostics: list[Diagnost
         return None
 
 
-def _data_path(data: Any, loc: tuple) -> tuple:
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> PathKey:
     """pydantic's loc, keeping only the steps that exist in the data (union tags are dropped)."""
     path: list[Any] = []
-    node = data
+    node: Any = data
     for step in loc:
-        if (isinstance(node, dict) and step in node) or (
-            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
-        ):
+        if isinstance(node, dict) and step in node:  # noqa: SIM114  (each branch narrows node for mypy)
             node = node[step]
-            path.append(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            continue
+        path.append(step)
     return tuple(path)
 
 

@@ -132,7 +132,7 @@ def data_errors(block_type: BlockType, data: dict[str, Any]) -> list[tuple[tuple
 def _short(err: Any) -> str:
     """jsonschema's message without echoing the value (it may be a secret)."""
     if err.validator == "required":
-        return err.message
+        return str(err.message)
     if err.validator in ("type", "anyOf", "oneOf"):
         wanted = err.schema.get("type") or [s.get("type") for s in err.schema.get(err.validator, []) if "type" in s]
         return f"wrong type (expected {wanted})" if wanted else "value does not match the field's schema"

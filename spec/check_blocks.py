@@ -155,9 +155,11 @@ def check_block_refs(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iter
                 if a.type in BLOCK_ACTIONS:
                     where = locate("Automation", aname, ("spec", field, i, "block"))
                     yield from block_ref(a.block, by_kind, where, f"{a.type} block", ACTION_CAPABILITY[a.type])
-                yield from _action_target(
-                    a, by_kind, lambda k, _a=aname, _f=field, _i=i: locate("Automation", _a, ("spec", _f, _i, k))
-                )
+
+                def at(k: str, _a: str = aname, _f: str = field, _i: int = i) -> Origin:
+                    return locate("Automation", _a, ("spec", _f, _i, k))
+
+                yield from _action_target(a, by_kind, at)
     for pname, proj in _valid(by_kind, "Project").items():
         for part in ("flow", "task"):
             value = getattr(proj.spec.defaults, part).result_storage

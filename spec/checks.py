@@ -3,7 +3,9 @@ names, references, the task graph, schedules, parameters."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +18,7 @@ from . import expressions as ex
 from .diagnostics import Diagnostic, Origin
 from .diagnostics import did_you_mean as hint
 
+DocPath = tuple[str | int, ...]  # inside a document or a task
 Locate = Callable[..., Origin]  # (kind, name, path, key=False) -> Origin
 RUNTIME_ROOTS = {"params", "tasks", *check_blocks.RESOURCE_ROOTS}
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -33,7 +36,7 @@ class Invalid:
     """Stands for a document that failed an earlier step: references to it are not reported again."""
 
 
-def check_all(docs: list[Any], locate: Locate, invalid: set[tuple[str, str]] = frozenset()) -> list[Diagnostic]:
+def check_all(docs: list[Any], locate: Locate, invalid: AbstractSet[tuple[str, str]] = frozenset()) -> list[Diagnostic]:
     out = list(_duplicates(docs, locate))
     by_kind: dict[str, dict[str, Any]] = {}
     for kind, name in invalid:
@@ -93,7 +96,7 @@ def _duplicates(docs: list[Any], locate: Locate) -> Iterator[Diagnostic]:
 # --- flows -----------------------------------------------------------------------------
 
 
-def _expressions(value: Any, path: tuple) -> Iterator[tuple[tuple, ex.Expr | ex.ExpressionSyntaxError]]:
+def _expressions(value: Any, path: DocPath) -> Iterator[tuple[DocPath, ex.Expr | ex.ExpressionSyntaxError]]:
     if isinstance(value, str):
         if "$[" not in value:
             return
@@ -111,7 +114,7 @@ def _expressions(value: Any, path: tuple) -> Iterator[tuple[tuple, ex.Expr | ex.
             yield from _expressions(v, (*path, i))
 
 
-def task_references(task: Any) -> Iterator[tuple[tuple, Any]]:
+def task_references(task: Any) -> Iterator[tuple[DocPath, Any]]:
     """(path inside the task, Expr or syntax error) for every run-time expression of a task."""
     yield from _expressions(task.inputs, ("inputs",))
     yield from _expressions(task.map, ("map",))
@@ -146,7 +149,7 @@ def check_flow(flow: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) ->
                 " the pydantic model Prefect validates flow parameters with",
                 locate("Flow", name, ("spec", "parameters", pname), key=True),
             )
-        yield from _check_param_default(pname, p, lambda _n=pname: at("parameters", _n, "default"))
+        yield from _check_param_default(pname, p, functools.partial(at, "parameters", pname, "default"))
     deps: dict[str, set[str]] = {t.name: set() for t in spec.tasks}
     limits = {n for n, d in by_kind.get("ConcurrencyLimit", {}).items() if isinstance(d, Invalid) or d.spec.tag is None}
     for i, t in enumerate(spec.tasks):
@@ -240,7 +243,7 @@ def _task_targets(expr: ex.Expr) -> Iterator[str]:
 
 
 def _check_expr(
-    expr: ex.Expr, params: dict, tasks: dict, allow: set[str]
+    expr: ex.Expr, params: dict[str, Any], tasks: dict[str, Any], allow: set[str]
 ) -> Iterator[tuple[tuple[str, str, str | None], str | None]]:
     try:
         refs = ex.references(expr.source)
@@ -266,7 +269,7 @@ def _check_expr(
             yield ("ref.unknown-task", f"unknown task {ref[1]!r}", hint(ref[1], tasks)), None
 
 
-def _check_hooks(hooks: Any, tasks: dict, at: Callable[..., Origin]) -> Iterator[Diagnostic]:
+def _check_hooks(hooks: Any, tasks: dict[str, Any], at: Callable[..., Origin]) -> Iterator[Diagnostic]:
     if hooks is None:
         return
     for kind in ("on_failure", "on_completion"):
@@ -350,7 +353,9 @@ def _check_param_default(name: str, p: Any, where: Callable[[], Origin]) -> Iter
         yield Diagnostic("param.default-type", f"default of parameter {name!r} is not one of {p.enum}", where())
 
 
-def _check_values(params: dict, given: dict, where: Callable[..., Origin], context: str) -> Iterator[Diagnostic]:
+def _check_values(
+    params: dict[str, Any], given: dict[str, Any], where: Callable[..., Origin], context: str
+) -> Iterator[Diagnostic]:
     for key, value in given.items():
         if key not in params:
             yield Diagnostic(
@@ -461,12 +466,13 @@ def check_deployment(dep: Any, by_kind: dict[str, dict[str, Any]], locate: Locat
 def deployment_flow_name(spec: Any) -> str:
     """The Prefect flow name of a Deployment document's spec (its address is FLOW/NAME)."""
     if spec.flow:
-        return spec.flow
+        return str(spec.flow)
     if spec.flow_name:
-        return spec.flow_name
+        return str(spec.flow_name)
     from .flow_names import default_name, function_of
 
-    return spec._entrypoint_flow_name or default_name(function_of(spec.entrypoint))
+    name: str = spec._entrypoint_flow_name or default_name(function_of(spec.entrypoint))
+    return name
 
 
 def check_automation(auto: Any, by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:
@@ -524,7 +530,9 @@ def _schedule_error(
         if cron is not None:
             CronSchedule(cron=cron, timezone=timezone, **({"day_or": day_or} if day_or is not None else {}))
         elif interval is not None:
-            IntervalSchedule(interval=interval, timezone=timezone)
+            IntervalSchedule.model_validate(
+                {"interval": interval, "timezone": timezone}
+            )  # seconds, as Prefect takes them
         elif rrule is not None:
             RRuleSchedule(rrule=rrule, timezone=timezone)
     except ValidationError as exc:

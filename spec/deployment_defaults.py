@@ -5,6 +5,7 @@ and scalars are replaced (tags, pull, environment), and `source`/`pull` are one 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,7 +37,9 @@ def merged(spec: DeploymentSpec, defaults: DeploymentDefaults) -> dict[str, Any]
     return out
 
 
-def apply(documents: list[Any], defaults: DeploymentDefaults, locate) -> tuple[list[Any], list[Diagnostic]]:
+def apply(
+    documents: list[Any], defaults: DeploymentDefaults, locate: Callable[..., Any]
+) -> tuple[list[Any], list[Diagnostic]]:
     if not defaults.model_fields_set:
         return documents, []
     out, problems = [], []

@@ -166,7 +166,7 @@ def parameter_schema(root: str, entrypoint: str, allow_exec: bool = False) -> Sc
         note = f"{entrypoint}: parameter schema computed by running the file's top level ({', '.join(unresolved)})"
         return Schema(schema, True, True, (note,))
     schema = generate_parameter_schema(signature, parameter_docstrings(docstring)).model_dump(mode="json")
-    notes = ()
+    notes: tuple[str, ...] = ()
     if unresolved:
         notes = (
             f"{entrypoint}: read without running code; {', '.join(unresolved)} could not be read statically"
@@ -194,7 +194,9 @@ def static_signature(source: str, func: str, root: str = ".") -> tuple[inspect.S
     kinds = [inspect.Parameter.POSITIONAL_ONLY] * len(a.posonlyargs) + [inspect.Parameter.POSITIONAL_OR_KEYWORD] * len(
         a.args
     )
-    items = list(zip(positional, defaults, kinds, strict=True))
+    items: list[tuple[ast.arg, ast.expr | None, inspect._ParameterKind]] = list(
+        zip(positional, defaults, kinds, strict=True)
+    )
     items += [(k, d, inspect.Parameter.KEYWORD_ONLY) for k, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
     for arg, default, kind in items:
         annotation: Any = inspect.Parameter.empty
@@ -314,10 +316,11 @@ class _Reader:
 
     def annotation(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a forward reference
+            text = node.value
             try:
-                node = ast.parse(node.value, mode="eval").body
+                node = ast.parse(text, mode="eval").body
             except SyntaxError:
-                raise _Unresolved(node.value) from None
+                raise _Unresolved(text) from None
         return self.value(node, types=True)
 
     def value(self, node: ast.expr, types: bool = False) -> Any:

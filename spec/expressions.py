@@ -20,10 +20,10 @@ ExpressionFailed, the author's mistake, never an internal error.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.environment import TemplateExpression
@@ -187,7 +187,7 @@ def _find_close(text: str, start: int, closer: str) -> int:
 
 
 @lru_cache(maxsize=4096)
-def compile_expr(source: str, limited: bool = False):
+def compile_expr(source: str, limited: bool = False) -> Callable[..., Any]:
     """A callable(**context) for one expression. Raises TemplateSyntaxError."""
     if not limited:
         return _ENV.compile_expression(source, undefined_to_none=False)
@@ -198,7 +198,7 @@ def compile_expr(source: str, limited: bool = False):
         expr = parser.parse_expression()
         if not parser.stream.eos:
             raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno, None, None)
-        expr = limits.route_concat(expr)
+        expr = cast(nodes.Expr, limits.route_concat(expr))  # an expression stays one
         expr.set_environment(_LIMITED)
         body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
         template = _LIMITED.from_string(nodes.Template(body, lineno=1), globals=limits.GLOBALS)
@@ -317,7 +317,7 @@ def render(text: str, delims: tuple[str, str], context: Mapping[str, Any], budge
     return evaluate(split(text, delims), context, budget)
 
 
-def walk_strings(value: Any, fn, path: tuple = ()):
+def walk_strings(value: Any, fn: Callable[[str, tuple[Any, ...]], Any], path: tuple[Any, ...] = ()) -> Any:
     """Rebuild a JSON-like value, replacing each string s at path p by fn(s, p)."""
     if isinstance(value, str):
         return fn(value, path)

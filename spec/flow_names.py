@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 How = Literal["decorator", "function", "object", "computed", "not-a-flow", "missing", "unreadable"]
 MAX_SOURCE_BYTES = 2 * 1024 * 1024  # a larger "source file" is not read (reported as unreadable)
@@ -231,7 +232,7 @@ def import_flow_name(root: str | Path, entrypoint: str, timeout: float = 120.0) 
         return None, "no flow name printed"
 
 
-def annotate(documents: list, root: str, locate) -> list:
+def annotate(documents: list[Any], root: str, locate: Callable[..., Any]) -> list[Any]:
     """Give each entrypoint Deployment its resolved flow name (read by
     checks.deployment_flow_name) and return the located warnings: a declared `flow_name`
     that differs from the entrypoint's, a computed name pipeform cannot read."""
@@ -240,7 +241,7 @@ def annotate(documents: list, root: str, locate) -> list:
     out = []
     for doc in documents:
         spec = getattr(doc, "spec", None)
-        if getattr(doc, "kind", None) != "Deployment" or not spec.entrypoint:
+        if getattr(doc, "kind", None) != "Deployment" or spec is None or not spec.entrypoint:
             continue
         found = resolve(root, spec.entrypoint)
         name = doc.metadata.name

@@ -146,7 +146,7 @@ def _check_repeat(seq: Any, times: Any) -> None:
         raise _too_large("the repeated value")
 
 
-def _check_format(fmt: Any, args: tuple) -> None:
+def _check_format(fmt: Any, args: tuple[Any, ...]) -> None:
     if isinstance(fmt, str) and _WIDTH.search(fmt):
         raise _too_large("a formatted field")
     takes_width = isinstance(fmt, str) and ("*" in fmt or _NESTED.search(fmt))
@@ -177,7 +177,7 @@ MAX_TEXT_FILTER_INPUT = 64 * 1024
 _WIDTH_ARGS = {"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "slice", "batch"}
 
 
-def _check_call(name: str, target: Any, args: tuple, kwargs: dict) -> None:
+def _check_call(name: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """`name` is a filter's or a method's name; target the value it applies to."""
     values = (*args, *kwargs.values())
     if name in _TEXT_FILTERS and isinstance(target, str) and len(target) > MAX_TEXT_FILTER_INPUT:

@@ -65,7 +65,8 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
             if key in seen:
                 raise _DuplicateKey(key, key_node.start_mark)
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
     def _scalar(self, node: yaml.Node, build: Any, what: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -78,13 +79,16 @@ class _Loader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoa
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
     def construct_yaml_int(self, node: yaml.Node) -> int:
-        return self._scalar(node, yaml.SafeLoader.construct_yaml_int, "an integer")
+        value: int = self._scalar(node, yaml.SafeLoader.construct_yaml_int, "an integer")
+        return value
 
     def construct_yaml_float(self, node: yaml.Node) -> float:
-        return self._scalar(node, yaml.SafeLoader.construct_yaml_float, "a number")
+        value: float = self._scalar(node, yaml.SafeLoader.construct_yaml_float, "a number")
+        return value
 
     def construct_yaml_bool(self, node: yaml.Node) -> bool:
-        return self._scalar(node, yaml.SafeLoader.construct_yaml_bool, "a boolean")
+        value: bool = self._scalar(node, yaml.SafeLoader.construct_yaml_bool, "a boolean")
+        return value
 
 
 for _tag in ("int", "float", "bool"):
@@ -157,7 +161,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line, node.start_mark.column
 
 
-def _walk(node: yaml.Node, path: PathKey, key_pos: tuple[int, int], table: dict, depth: int) -> None:
+def _walk(node: yaml.Node, path: PathKey, key_pos: tuple[int, int], table: dict[PathKey, Any], depth: int) -> None:
     if path in table or depth > MAX_DEPTH:  # aliases revisit nodes; very deep trees are refused elsewhere
         return
     table[path] = (key_pos, _mark(node))
@@ -190,7 +194,7 @@ IGNORE_FILE = ".pipeformignore"
 _PIPEFORM_API = re.compile(r"""^apiVersion:\s*["']?pipeform/""", re.MULTILINE)
 _ANY_API = re.compile(r"^apiVersion:", re.MULTILINE)
 _PIPEFORM_KIND = re.compile(
-    r"""^kind:\s*["']?(Project|Flow|Deployment|WorkPool|ConcurrencyLimit|Variable|Environment|Automation)["']?\s*$""",
+    r"""^kind:\s*["']?(Project|Flow|Deployment|WorkPool|ConcurrencyLimit|Variable|Environment|Automation|Block)["']?\s*$""",
     re.MULTILINE,
 )
 
@@ -208,11 +212,11 @@ def looks_like_pipeform(path: Path) -> bool:
 
 def _ignore_specs(root: Path) -> list[tuple[Path, Any]]:
     """Every .pipeformignore under `root` (gitignore syntax, relative to its own folder)."""
-    import pathspec
-
     specs = []
     for f in sorted(root.rglob(IGNORE_FILE)):
         if f.is_file():
+            import pathspec  # only when there is an ignore file (its import costs ~30 ms)
+
             lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
             specs.append((f.parent, pathspec.GitIgnoreSpec.from_lines(lines)))
     return specs

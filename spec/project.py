@@ -78,7 +78,8 @@ class Project:
         if path and locate is not None:
             found = locate(path, key)
             if found is not None:
-                return found
+                origin: Origin = found
+                return origin
         return self.origins.get((kind, name))
 
     def content_hash(self, kind: str, name: str) -> str:

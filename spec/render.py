@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,7 +32,7 @@ def summary(diagnostics: Sequence[Diagnostic], documents: int | None = None) -> 
     return ok + (f", {warnings} warning{'s' * (warnings != 1)}" if warnings else "")
 
 
-def to_json(diagnostics: Sequence[Diagnostic]) -> list[dict]:
+def to_json(diagnostics: Sequence[Diagnostic]) -> list[dict[str, Any]]:
     return [
         {
             "code": d.code,

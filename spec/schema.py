@@ -13,23 +13,25 @@ import copy
 import json
 import marshal
 import sys
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import fastjsonschema
-import jsonschema
-from fastjsonschema.ref_resolver import RefResolver
-from jsonschema.exceptions import ValidationError
-from pydantic.json_schema import models_json_schema
 
 from pipeform import diskcache
 
 from .diagnostics import Diagnostic
 from .diagnostics import did_you_mean as _did_you_mean
-from .load import SourceDocument
+from .load import PathKey, SourceDocument
 from .models import KINDS
 from .versions import CURRENT, VERSIONS
+
+if TYPE_CHECKING:  # imported where used: a valid document needs neither (jsonschema costs ~0.1 s)
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+    from pydantic import BaseModel
 
 SCHEMA_ID = "https://pipeform.dev/schemas/pipeform-v1.schema.json"
 TEMPLATE_DEF = "CompileTimeExpression"
@@ -38,7 +40,10 @@ _KEEP_OUTSIDE = ("description", "title", "default", "examples")
 
 def generate() -> dict[str, Any]:
     """Build the v1 schema from the pydantic models (deterministic, so it can be committed)."""
-    docs = [(model, "validation") for model in KINDS.values()]
+    from pydantic.json_schema import models_json_schema
+
+    mode: Literal["validation"] = "validation"
+    docs = [(model, mode) for model in KINDS.values()]
     _, top = models_json_schema(docs, ref_template="#/definitions/{model}")
     # The envelope is written by hand below; the *Document models only carry the specs.
     defs: dict[str, Any] = {
@@ -83,8 +88,9 @@ def generate() -> dict[str, Any]:
     }
 
 
-def _field_def(document_model: type, field: str) -> str:
-    return document_model.model_fields[field].annotation.__name__
+def _field_def(document_model: type[BaseModel], field: str) -> str:
+    annotation = document_model.model_fields[field].annotation
+    return annotation.__name__ if annotation is not None else ""
 
 
 def _plain_string(schema: dict[str, Any]) -> bool:
@@ -135,12 +141,15 @@ if __name__ == "__main__":
 def published(api_version: str = CURRENT) -> dict[str, Any]:
     """The committed schema file shipped inside the package (pipeform.schemas)."""
     name = VERSIONS[api_version].schema_file
-    return json.loads(resources.files("pipeform.schemas").joinpath(name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files("pipeform.schemas").joinpath(name).read_text(encoding="utf-8"))
+    return schema
 
 
 @cache
 def _validators(api_version: str) -> tuple[jsonschema.Draft7Validator, dict[str, jsonschema.Draft7Validator]]:
     """A validator for the envelope and one per kind's metadata and spec (same file, same definitions)."""
+    import jsonschema
+
     schema = published(api_version)
     envelope = {k: v for k, v in schema.items() if k != "allOf"}
     per_kind = {}
@@ -153,7 +162,7 @@ def _validators(api_version: str) -> tuple[jsonschema.Draft7Validator, dict[str,
 
 
 @cache
-def _fast(api_version: str):
+def _fast(api_version: str) -> Callable[[Any], Any]:
     """The same schema compiled to Python by fastjsonschema: about 10x quicker for the
     common case of a valid document. It stops at the first error, so invalid documents
     are validated again with jsonschema to report every error with its position."""
@@ -167,9 +176,12 @@ def _fast(api_version: str):
             name, code = marshal.loads(blob)
             namespace: dict[str, Any] = {}
             exec(code, namespace)
-            return namespace[name]
+            cached: Callable[[Any], Any] = namespace[name]
+            return cached
         except Exception:  # a damaged entry: build it again
             pass
+    from fastjsonschema.ref_resolver import RefResolver
+
     schema = copy.deepcopy(schema)  # fastjsonschema rewrites `$ref`s in place: keep the shared schema intact
     name = RefResolver.from_schema(schema, store={}).get_scope_name()
     code = fastjsonschema.compile_to_code(schema, use_default=False)  # never write into the data
@@ -177,7 +189,8 @@ def _fast(api_version: str):
     diskcache.put_bytes("validators", key, marshal.dumps((name, code)))
     namespace = {}
     exec(code, namespace)
-    return namespace[name]
+    validate: Callable[[Any], Any] = namespace[name]
+    return validate
 
 
 def check(doc: SourceDocument) -> list[Diagnostic]:
@@ -230,6 +243,8 @@ def _expand(error: ValidationError) -> list[ValidationError]:
         target = mapping.get(error.instance.get(prop)) if isinstance(error.instance.get(prop), str) else None
         if target is None:
             missing = prop not in error.instance
+            from jsonschema.exceptions import ValidationError
+
             return [
                 ValidationError(
                     f"{prop!r} is a required property" if missing else "not a known variant",
@@ -268,7 +283,7 @@ def _types_of(option: dict[str, Any]) -> list[str]:
     return []
 
 
-def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: tuple) -> list[Diagnostic]:
+def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: PathKey) -> list[Diagnostic]:
     out = []
     for e in _expand(error):
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):
@@ -282,7 +297,7 @@ def _diagnostics(doc: SourceDocument, error: ValidationError, prefix: tuple) -> 
 MOVED: dict[str, str] = {}
 
 
-def where_text(path: tuple) -> str:
+def where_text(path: PathKey) -> str:
     """A path as people write it: spec.schedules[0].cron."""
     out = ""
     for step in path:
@@ -290,7 +305,7 @@ def where_text(path: tuple) -> str:
     return out
 
 
-def _unknown_fields(doc: SourceDocument, error: ValidationError, path: tuple) -> list[Diagnostic]:
+def _unknown_fields(doc: SourceDocument, error: ValidationError, path: PathKey) -> list[Diagnostic]:
     """One diagnostic per unknown key, each at its own key."""
     allowed = set(error.schema.get("properties", {}))
     where = "the document" if not path else where_text(path)
@@ -306,7 +321,7 @@ def _unknown_fields(doc: SourceDocument, error: ValidationError, path: tuple) ->
     ]
 
 
-def _diagnostic(doc: SourceDocument, error: ValidationError, prefix: tuple) -> Diagnostic:
+def _diagnostic(doc: SourceDocument, error: ValidationError, prefix: PathKey) -> Diagnostic:
     path = (*prefix, *error.absolute_path)
     v = error.validator
     if v == "required":

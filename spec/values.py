@@ -110,7 +110,7 @@ def substitute(
     budget = budget if budget is not None else Budget()
     reported = False
 
-    def replace(text: str, path: tuple) -> Any:
+    def replace(text: str, path: tuple[str | int, ...]) -> Any:
         nonlocal reported
         if "<<" not in text or (path and path[0] in _SKIP_TOP) or path[:2] in _SKIP_PATHS:
             return text

@@ -8,12 +8,13 @@ from pydantic import Field
 
 from .automation import AutomationDocument
 from .block import BlockDocument
+from .common import DocumentBase
 from .deployment import DeploymentDocument
 from .flow import FlowDocument
 from .project import ProjectDocument
 from .resources import ConcurrencyLimitDocument, EnvironmentDocument, VariableDocument, WorkPoolDocument
 
-KINDS: dict[str, type] = {
+KINDS: dict[str, type[DocumentBase]] = {
     "Project": ProjectDocument,
     "Flow": FlowDocument,
     "Deployment": DeploymentDocument,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from .common import PrefectMetadata, Strict, Tags
+from .common import DocumentBase, PrefectMetadata, Strict, Tags
 
 DEPLOYMENT_REF = Field(
     default=None,
@@ -82,18 +82,25 @@ class RunDeploymentAction(Strict):
     schedule_after: float = Field(default=0, ge=0, description="Delay of the run, in seconds.", examples=[60])
 
 
-class PauseDeploymentAction(Strict):
+class _Action(Strict):
+    # `type` first in every variant; each narrows it to its own Literal (the discriminator).
+    type: str = Field(description="Action type.")
+
+
+class _OnDeployment(_Action):
+    deployment: str | None = DEPLOYMENT_REF
+
+
+class PauseDeploymentAction(_OnDeployment):
     """Pause a deployment's schedules."""
 
     type: Literal["pause-deployment"] = Field(description="Action type.")
-    deployment: str | None = DEPLOYMENT_REF
 
 
-class ResumeDeploymentAction(Strict):
+class ResumeDeploymentAction(_OnDeployment):
     """Resume a deployment's schedules."""
 
     type: Literal["resume-deployment"] = Field(description="Action type.")
-    deployment: str | None = DEPLOYMENT_REF
 
 
 class CancelFlowRunAction(Strict):
@@ -186,46 +193,52 @@ AUTOMATION_REF = Field(
 )
 
 
-class PauseWorkPoolAction(Strict):
+class _OnWorkPool(_Action):
+    work_pool: str | None = WORK_POOL_REF
+
+
+class _OnWorkQueue(_Action):
+    work_queue: str | None = WORK_QUEUE_REF
+
+
+class _OnAutomation(_Action):
+    automation: str | None = AUTOMATION_REF
+
+
+class PauseWorkPoolAction(_OnWorkPool):
     """Pause a work pool."""
 
     type: Literal["pause-work-pool"] = Field(description="Action type.")
-    work_pool: str | None = WORK_POOL_REF
 
 
-class ResumeWorkPoolAction(Strict):
+class ResumeWorkPoolAction(_OnWorkPool):
     """Resume a work pool."""
 
     type: Literal["resume-work-pool"] = Field(description="Action type.")
-    work_pool: str | None = WORK_POOL_REF
 
 
-class PauseWorkQueueAction(Strict):
+class PauseWorkQueueAction(_OnWorkQueue):
     """Pause a work queue."""
 
     type: Literal["pause-work-queue"] = Field(description="Action type.")
-    work_queue: str | None = WORK_QUEUE_REF
 
 
-class ResumeWorkQueueAction(Strict):
+class ResumeWorkQueueAction(_OnWorkQueue):
     """Resume a work queue."""
 
     type: Literal["resume-work-queue"] = Field(description="Action type.")
-    work_queue: str | None = WORK_QUEUE_REF
 
 
-class PauseAutomationAction(Strict):
+class PauseAutomationAction(_OnAutomation):
     """Disable an automation."""
 
     type: Literal["pause-automation"] = Field(description="Action type.")
-    automation: str | None = AUTOMATION_REF
 
 
-class ResumeAutomationAction(Strict):
+class ResumeAutomationAction(_OnAutomation):
     """Enable an automation."""
 
     type: Literal["resume-automation"] = Field(description="Action type.")
-    automation: str | None = AUTOMATION_REF
 
 
 AutomationAction = Annotated[
@@ -272,10 +285,9 @@ class AutomationSpec(Strict):
     )
 
 
-class AutomationDocument(Strict):
+class AutomationDocument(DocumentBase):
     """kind: Automation"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Automation"] = Field(description="Document kind.")
     metadata: PrefectMetadata
     spec: AutomationSpec

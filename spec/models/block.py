@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .common import Metadata, Strict
+from .common import DocumentBase, Metadata, Strict
 
 # Prefect's own rules (prefect.types.names): block document names and block type slugs are
 # lower-case letters, digits and dashes only.
@@ -26,7 +26,7 @@ BlockName = Annotated[
 class BlockMetadata(Metadata):
     """Identity of a Block document: its name is the Prefect block document's name."""
 
-    name: BlockName  # type: ignore[assignment]  # narrower than Metadata.name
+    name: BlockName  # narrower than Metadata.name
 
 
 class BlockSpec(Strict):
@@ -50,10 +50,9 @@ class BlockSpec(Strict):
     )
 
 
-class BlockDocument(Strict):
+class BlockDocument(DocumentBase):
     """kind: Block"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Block"] = Field(description="Document kind.")
     metadata: BlockMetadata
     spec: BlockSpec
@@ -62,7 +61,8 @@ class BlockDocument(Strict):
 def from_env_name(value: Any) -> str | None:
     """The variable named by a `{from_env: VAR}` value, else None."""
     if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("from_env"), str):
-        return value["from_env"]
+        name: str = value["from_env"]
+        return name
     return None
 
 

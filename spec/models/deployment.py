@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from .common import ENTRYPOINT_PATTERN, Name, PrefectMetadata, PrefectName, Strict, Tags
+from .common import ENTRYPOINT_PATTERN, DocumentBase, Name, PrefectMetadata, PrefectName, Strict, Tags
 from .triggers import DeploymentTrigger
 
 
@@ -166,10 +166,9 @@ class DeploymentSpec(Strict):
         return self
 
 
-class DeploymentDocument(Strict):
+class DeploymentDocument(DocumentBase):
     """kind: Deployment"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Deployment"] = Field(description="Document kind.")
     metadata: PrefectMetadata
     spec: DeploymentSpec

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .common import CALLABLE_PATTERN, Ident, PrefectMetadata, PrefectName, Strict
+from .common import CALLABLE_PATTERN, DocumentBase, Ident, PrefectMetadata, PrefectName, Strict
 from .options import FlowOptions, Hooks, TaskOptions
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object", "null"]
@@ -144,15 +144,14 @@ class FlowSpec(FlowOptions):
         description="Flow result: a $[ tasks.T.result ] reference, or a mapping of them.",
         examples=["$[ tasks.load.result ]"],
     )
-    retry_delay_seconds: float | None = Field(  # type: ignore[assignment]
+    retry_delay_seconds: float | None = Field(
         default=None, ge=0, description="Seconds between flow retries (flows take a number only)."
     )
 
 
-class FlowDocument(Strict):
+class FlowDocument(DocumentBase):
     """kind: Flow"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Flow"] = Field(description="Document kind.")
     metadata: PrefectMetadata
     spec: FlowSpec

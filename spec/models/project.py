@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .common import Metadata, Name, Strict
+from .common import DocumentBase, Metadata, Name, Strict
 from .options import Defaults
 
 
@@ -56,10 +56,9 @@ class ProjectSpec(Strict):
     )
 
 
-class ProjectDocument(Strict):
+class ProjectDocument(DocumentBase):
     """kind: Project (at most one per project)."""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Project"] = Field(description="Document kind.")
     metadata: Metadata
     spec: ProjectSpec

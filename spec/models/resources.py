@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .block import from_env_name
-from .common import Metadata, PrefectMetadata, PrefectName, Strict, Tags, VariableMetadata
+from .common import DocumentBase, Metadata, PrefectMetadata, PrefectName, Strict, Tags, VariableMetadata
 
 
 class WorkQueue(Strict):
@@ -34,10 +34,9 @@ class WorkPoolSpec(Strict):
     queues: list[WorkQueue] = Field(default_factory=list, description="Work queues besides 'default'.")
 
 
-class WorkPoolDocument(Strict):
+class WorkPoolDocument(DocumentBase):
     """kind: WorkPool"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["WorkPool"] = Field(description="Document kind.")
     metadata: PrefectMetadata
     spec: WorkPoolSpec
@@ -56,10 +55,9 @@ class ConcurrencyLimitSpec(Strict):
     )
 
 
-class ConcurrencyLimitDocument(Strict):
+class ConcurrencyLimitDocument(DocumentBase):
     """kind: ConcurrencyLimit"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["ConcurrencyLimit"] = Field(description="Document kind.")
     metadata: PrefectMetadata
     spec: ConcurrencyLimitSpec
@@ -88,10 +86,9 @@ class VariableSpec(Strict):
         return self
 
 
-class VariableDocument(Strict):
+class VariableDocument(DocumentBase):
     """kind: Variable"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Variable"] = Field(description="Document kind.")
     metadata: VariableMetadata
     spec: VariableSpec
@@ -163,10 +160,9 @@ class EnvironmentSpec(Strict):
     job_variables: dict[str, Any] = Field(default_factory=dict, description="Further job variables.")
 
 
-class EnvironmentDocument(Strict):
+class EnvironmentDocument(DocumentBase):
     """kind: Environment"""
 
-    apiVersion: Literal["pipeform/v1"] = Field(description="Spec language version.")
     kind: Literal["Environment"] = Field(description="Document kind.")
     metadata: Metadata
     spec: EnvironmentSpec
