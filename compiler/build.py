@@ -22,7 +22,7 @@ from pipeform.spec.diagnostics import Diagnostic
 from pipeform.spec.project import Project
 
 from . import context, options
-from .ir import CacheIR, FlowIR, HookIR, PythonCall, Storage, SubflowCall, TaskIR
+from .ir import CacheIR, FlowIR, HookIR, PythonCall, SubflowCall, TaskIR
 from .lower import CompileError, lower
 from .params import REQUIRED, param_fields
 from .plan import ExecutionPlan, Step, execution_plan
@@ -62,10 +62,6 @@ def construct(c: options.Constructor | str) -> Any:
     return import_callable(f"{c.module}:{c.name}")(**kwargs)
 
 
-def result_storage(storage: Storage | None) -> Any:
-    return None if storage is None else construct(options.result_storage(storage))
-
-
 def _template(template: str, root: str, runtime_attr: str) -> Callable[[], str]:
     """A run-name template as a callable Prefect evaluates when it names the run."""
     parts = ex.split(template, ex.RUN_TIME)
@@ -77,28 +73,6 @@ def _template(template: str, root: str, runtime_attr: str) -> Callable[[], str]:
         return str(ex.evaluate(parts, context.name_context(root, params)))
 
     return name
-
-
-def task_kwargs(node: TaskIR) -> dict[str, Any]:
-    o = node.options
-    kw: dict[str, Any] = {"name": node.name, "retries": o.retries, "tags": list(o.tags) or None}
-    if o.retry_delays:
-        kw["retry_delay_seconds"] = list(o.retry_delays)
-    kw["retry_jitter_factor"] = o.retry_jitter_factor
-    if o.retry_on:
-        kw["retry_condition_fn"] = retry_condition(o.retry_on)
-    if o.cache is not None:
-        kw["cache_policy"] = cache_policy(o.cache)
-        kw["refresh_cache"] = o.cache.refresh or None
-        if o.cache.expiration_seconds:
-            kw["cache_expiration"] = timedelta(seconds=o.cache.expiration_seconds)
-    for key in ("timeout_seconds", "persist_result", "result_serializer", "log_prints", "version"):
-        kw[key] = getattr(o, key)
-    kw["result_storage"] = result_storage(o.result_storage)
-    kw["description"] = node.description
-    if o.run_name:
-        kw["task_run_name"] = _template(o.run_name, "inputs", "task_run")
-    return {k: v for k, v in kw.items() if v is not None}
 
 
 def _with_limits(fn: Callable[..., Any], node: TaskIR) -> Callable[..., Any]:
@@ -155,13 +129,32 @@ class Builder:
         fn = import_callable(step.callee.path)
         if step.defers:
             fn = resolving(fn)
-        node = step.node
-        kw = task_kwargs(node)
-        for event in ("on_failure", "on_completion"):
-            hooks = [self.hook(h, plan) for h in node.hooks if h.event == event]
-            if hooks:
-                kw[event] = hooks
-        return Task(_with_limits(fn, node), **kw)
+        kw = self.keywords(options.task_keywords(step.node), plan)
+        return Task(_with_limits(fn, step.node), **kw)
+
+    def keywords(self, kw: dict[str, Any], plan: ExecutionPlan) -> dict[str, Any]:
+        """options.task_keywords/flow_keywords as the objects Prefect takes."""
+        return {k: self._option(v, plan) for k, v in kw.items()}
+
+    def _option(self, value: Any, plan: ExecutionPlan) -> Any:
+        match value:
+            case options.RetryOn(names=names):
+                return retry_condition(names)
+            case CacheIR():
+                return cache_policy(value)
+            case options.Duration(seconds=seconds):
+                return timedelta(seconds=seconds)
+            case options.RunName(template=template, of_task=True):
+                return _template(template, "inputs", "task_run")
+            case options.RunName(template=template):
+                return _template(template, "params", "flow_run")
+            case options.Constructor():
+                return construct(value)
+            case options.Hooks(hooks=hooks):
+                return [self.hook(h, plan) for h in hooks]
+            case tuple():
+                return list(value)
+        return value
 
     def hook(self, hook: HookIR, plan: ExecutionPlan) -> Any:
         """A Prefect state hook (obj, run, state) running a shell command, a Python hook,
@@ -210,7 +203,7 @@ class Builder:
         body.__doc__ = ir.description
         body.__module__ = "pipeform.compiler.loader"
         flow_class = _tagged_flow_class(tags) if tags else Flow
-        return _new_flow(flow_class, body, self._flow_kwargs(plan))
+        return _new_flow(flow_class, body, self.keywords(options.flow_keywords(ir), plan))
 
     def _tasks(self, plan: ExecutionPlan) -> dict[str, Task[..., Any] | None]:
         problems: list[Diagnostic] = []
@@ -232,32 +225,6 @@ class Builder:
         if problems:
             raise CompileError(problems)
         return tasks
-
-    def _flow_kwargs(self, plan: ExecutionPlan) -> dict[str, Any]:
-        ir = plan.flow
-        o = ir.options
-        kw: dict[str, Any] = {"name": ir.name, "description": ir.description}
-        for key in (
-            "retries",
-            "retry_delay_seconds",
-            "timeout_seconds",
-            "persist_result",
-            "result_serializer",
-            "log_prints",
-            "version",
-            "validate_parameters",
-        ):
-            kw[key] = getattr(o, key)
-        kw["result_storage"] = result_storage(o.result_storage)
-        if o.run_name:
-            kw["flow_run_name"] = _template(o.run_name, "params", "flow_run")
-        if o.task_runner:
-            kw["task_runner"] = construct(options.task_runner(o.task_runner))
-        for event in ("on_failure", "on_completion"):
-            hooks = [self.hook(h, plan) for h in ir.hooks if h.event == event]
-            if hooks:
-                kw[event] = hooks
-        return {k: v for k, v in kw.items() if v is not None}
 
 
 def _new_flow(flow_class: type[Flow[..., Any]], body: Any, kw: dict[str, Any]) -> Flow[..., Any]:

@@ -91,13 +91,10 @@ class CacheIR:
 
 
 @dataclass(frozen=True)
-class TaskOptionsIR:
-    retries: int = 0
-    retry_delays: tuple[float, ...] = ()  # one per retry (Prefect takes a list)
-    retry_jitter_factor: float | None = None
-    retry_on: tuple[str, ...] = ()
+class RunOptionsIR:
+    """Options tasks and flows both take, under the same names (options.task_keywords/flow_keywords)."""
+
     timeout_seconds: float | None = None
-    cache: CacheIR | None = None
     persist_result: bool | None = None
     result_storage: Storage | None = None
     result_serializer: str | None = None
@@ -105,6 +102,15 @@ class TaskOptionsIR:
     tags: tuple[str, ...] = ()
     version: str | None = None
     run_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOptionsIR(RunOptionsIR):
+    retries: int = 0
+    retry_delays: tuple[float, ...] = ()  # one per retry (Prefect takes a list)
+    retry_jitter_factor: float | None = None
+    retry_on: tuple[str, ...] = ()
+    cache: CacheIR | None = None
     limits: tuple[str, ...] = ()
     occupy: int = 1
     rate_limits: tuple[str, ...] = ()
@@ -181,17 +187,9 @@ class ParamIR:
 
 
 @dataclass(frozen=True)
-class FlowOptionsIR:
+class FlowOptionsIR(RunOptionsIR):
     retries: int | None = None
     retry_delay_seconds: float | None = None
-    timeout_seconds: float | None = None
-    persist_result: bool | None = None
-    result_storage: Storage | None = None
-    result_serializer: str | None = None
-    log_prints: bool | None = None
-    tags: tuple[str, ...] = ()
-    version: str | None = None
-    run_name: str | None = None
     validate_parameters: bool | None = None
     task_runner: TaskRunnerIR | None = None
 

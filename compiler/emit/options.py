@@ -1,5 +1,6 @@
 """Writes the options of a task or flow: the keyword arguments of `task(...)` and
-`@flow(...)`, run-name functions, hooks, storage and task runner constructors."""
+`@flow(...)` (compiler.options.task_keywords/flow_keywords, the mapping build.py uses too)
+as code: run-name functions, hooks, cache policies, storage and task runner constructors."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from typing import Any
 from pipeform.spec import expressions as ex
 
 from .. import options
-from ..ir import HookIR, PythonCall, Storage, TaskIR
+from ..ir import CacheIR, HookIR, PythonCall, TaskIR
 from . import tasks
 from .expr import Refs, value
 from .scope import Emitter, Unsupported
 from .text import Group, call, indented, interpolate, layout, literal, string
-
-EVENTS = ("on_failure", "on_completion")
 
 
 def constructor(e: Emitter, c: options.Constructor | str) -> Any:
@@ -31,85 +30,54 @@ def constructor(e: Emitter, c: options.Constructor | str) -> Any:
     return call(e.use(c.module, c.name), **{k: arg(v) for k, v in c.kwargs})
 
 
-def storage(e: Emitter, s: Storage) -> Any:
-    return constructor(e, options.result_storage(s))
-
-
-def _cache(e: Emitter, node: TaskIR, kw: dict[str, Any]) -> None:
-    cache = node.options.cache
-    if cache is None:
-        return
+def cache_policy(e: Emitter, cache: CacheIR) -> str:
     policy = " + ".join(e.use(options.CACHE_POLICY_MODULE, options.CACHE_POLICIES[p]) for p in cache.policies)
     policy += "".join(f" - {string(k)}" for k in cache.exclude_inputs)
     if cache.key_storage:
         policy = f"({policy}).configure(key_storage={string(cache.key_storage)})"
-    kw["cache_policy"] = policy
-    if cache.refresh:
-        kw["refresh_cache"] = "True"
-    if cache.expiration_seconds:
-        kw["cache_expiration"] = f"{e.use('datetime', 'timedelta')}(seconds={cache.expiration_seconds!r})"
+    return policy
 
 
 def task_options(e: Emitter, node: TaskIR) -> dict[str, Any]:
-    o = node.options
-    kw: dict[str, Any] = {"name": string(node.name), "description": node.description and string(node.description)}
-    if o.retries:
-        kw["retries"] = str(o.retries)
-    delays = o.retry_delays
-    if delays:
-        kw["retry_delay_seconds"] = repr(delays[0]) if len(set(delays)) == 1 else literal(list(delays))
-    if o.retry_jitter_factor is not None:
-        kw["retry_jitter_factor"] = repr(o.retry_jitter_factor)
-    if o.retry_on:
-        kw["retry_condition_fn"] = call(e.helper("retry_on"), *(string(n) for n in o.retry_on))
-    _cache(e, node, kw)
-    for key in ("timeout_seconds", "persist_result", "log_prints"):
-        if getattr(o, key) is not None:
-            kw[key] = repr(getattr(o, key))
-    for key in ("result_serializer", "version"):
-        if getattr(o, key) is not None:
-            kw[key] = string(getattr(o, key))
-    if o.result_storage:
-        kw["result_storage"] = storage(e, o.result_storage)
-    if o.tags:
-        kw["tags"] = literal(list(o.tags))
-    if o.run_name:
-        kw["task_run_name"] = run_name(e, node, o.run_name)
-    for event in EVENTS:
-        hooks = [hook(e, h, node) for h in node.hooks if h.event == event]
-        if hooks:
-            kw[event] = Group("[", [[h] for h in hooks], "]")
-    return {k: v for k, v in kw.items() if v is not None}
+    return {k: _option(e, k, v, node) for k, v in options.task_keywords(node).items()}
 
 
 def flow_options(e: Emitter) -> dict[str, Any]:
-    o = e.ir.options
-    kw: dict[str, Any] = {"name": string(e.ir.name)}
-    for key in ("retries", "retry_delay_seconds", "timeout_seconds", "persist_result", "log_prints"):
-        if getattr(o, key) is not None:
-            kw[key] = repr(getattr(o, key))
-    if o.validate_parameters is not None:
-        kw["validate_parameters"] = repr(o.validate_parameters)
-    for key in ("result_serializer", "version"):
-        if getattr(o, key) is not None:
-            kw[key] = string(getattr(o, key))
-    if o.result_storage:
-        kw["result_storage"] = storage(e, o.result_storage)
-    if o.run_name:
-        kw["flow_run_name"] = run_name(e, None, o.run_name)
-    if o.task_runner:
-        kw["task_runner"] = constructor(e, options.task_runner(o.task_runner))
-    for event in EVENTS:
-        hooks = []
-        for h in e.ir.hooks:
-            if h.event == event:
-                try:
-                    hooks.append(hook(e, h, None))
-                except Unsupported as exc:
-                    e.refuse(None, str(exc), ("spec", "hooks"))
-        if hooks:
-            kw[event] = Group("[", [[h] for h in hooks], "]")
-    return kw
+    kw = options.flow_keywords(e.ir)
+    kw.pop("description", None)  # written as the function's docstring, which Prefect reads as the description
+    return {k: _option(e, k, v, None) for k, v in kw.items()}
+
+
+def _option(e: Emitter, key: str, value: Any, node: TaskIR | None) -> Any:
+    """One keyword argument of compiler.options.task_keywords/flow_keywords as code."""
+    match value:
+        case options.RetryOn(names=names):
+            return call(e.helper("retry_on"), *(string(n) for n in names))
+        case CacheIR():
+            return cache_policy(e, value)
+        case options.Duration(seconds=seconds):
+            return f"{e.use('datetime', 'timedelta')}(seconds={seconds!r})"
+        case options.RunName(template=template):
+            return run_name(e, node, template)
+        case options.Constructor():
+            return constructor(e, value)
+        case options.Hooks(hooks=hooks):
+            return Group("[", [[h] for h in _hooks(e, hooks, node)], "]")
+        case tuple() if key == "retry_delay_seconds" and len(set(value)) == 1:
+            return repr(value[0])  # the same delay for every retry: one number, as people write it
+    return literal(value)
+
+
+def _hooks(e: Emitter, hooks: tuple[HookIR, ...], node: TaskIR | None) -> list[str]:
+    if node is not None:
+        return [hook(e, h, node) for h in hooks]
+    out = []
+    for h in hooks:  # a flow's hook that cannot be written is refused at the flow's hooks
+        try:
+            out.append(hook(e, h, None))
+        except Unsupported as exc:
+            e.refuse(None, str(exc), ("spec", "hooks"))
+    return out
 
 
 def run_name(e: Emitter, node: TaskIR | None, template: str) -> str:
