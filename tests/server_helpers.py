@@ -13,6 +13,22 @@ from typing import Any
 
 import httpx
 
+# A one-task Flow and a process WorkPool, named after the project (project_dir replaces NAME):
+# what a server test needs before its Deployments, Automations, ... .
+FLOW_AND_POOL = """\
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: NAME-flow}
+spec:
+  tasks:
+    - {name: t, python: "pipeform.compiler.builtins:identity", inputs: {value: 1}}
+---
+apiVersion: pipeform/v1
+kind: WorkPool
+metadata: {name: NAME-pool}
+spec: {type: process}
+"""
+
 
 def project_dir(tmp_path: Path, body: str, name: str | None = None, prefix: str = "t") -> tuple[Path, str]:
     """A folder holding a Project document (unique name) and `body` with NAME replaced."""

@@ -4,25 +4,16 @@ deployment id resolved, empty second plan, in-place update, prune of the owned o
 from __future__ import annotations
 
 import pytest
-from server_helpers import apply_specs, plan_specs, project_dir, server
+from server_helpers import FLOW_AND_POOL, apply_specs, plan_specs, project_dir, server
 
 from pipeform.reconciler.plan import Action
 from pipeform.spec import load_project_or_raise
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
-BASE = """\
-apiVersion: pipeform/v1
-kind: Flow
-metadata: {name: NAME-flow}
-spec:
-  tasks:
-    - {name: t, python: "pipeform.compiler.builtins:identity", inputs: {value: 1}}
----
-apiVersion: pipeform/v1
-kind: WorkPool
-metadata: {name: NAME-pool}
-spec: {type: process}
+BASE = (
+    FLOW_AND_POOL
+    + """\
 ---
 apiVersion: pipeform/v1
 kind: Deployment
@@ -34,6 +25,7 @@ kind: Deployment
 metadata: {name: cleanup}
 spec: {flow: NAME-flow, work_pool: {name: NAME-pool}}
 """
+)
 
 
 def automation(threshold: int = 1) -> str:

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from server_helpers import FLOW_AND_POOL, server
 from server_helpers import project_dir as shared_project_dir
-from server_helpers import server
 
 from pipeform.reconciler.api import ServerAPI
 from pipeform.reconciler.engine import apply_project
@@ -95,19 +95,7 @@ def project_dir(tmp_path: Path, body: str) -> tuple[Path, str]:
     return shared_project_dir(tmp_path, body, prefix="o")
 
 
-FLOW = """\
-apiVersion: pipeform/v1
-kind: Flow
-metadata: {name: NAME-flow}
-spec:
-  tasks:
-    - {name: t, python: "pipeform.compiler.builtins:identity", inputs: {value: 1}}
----
-apiVersion: pipeform/v1
-kind: WorkPool
-metadata: {name: NAME-pool}
-spec: {type: process}
-"""
+FLOW = FLOW_AND_POOL
 
 
 def deployments(n: int) -> str:
