@@ -103,3 +103,72 @@ def test_compiler_modules_and_functions_are_short():
         if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60
     ]
     assert long_modules == [] and long_functions == []
+
+
+OPTIONS = """\
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: opts, description: Every option.}
+spec:
+  retries: 1
+  retry_delay_seconds: 2
+  timeout_seconds: 60
+  log_prints: true
+  version: "7"
+  run_name: "opts-$[ params.n ]"
+  validate_parameters: false
+  task_runner: {type: thread_pool, max_workers: 2}
+  result_storage: ~/results
+  hooks: {on_failure: [{shell: "echo failed"}]}
+  parameters: {n: {type: integer, default: 1}}
+  tasks:
+    - name: rich
+      description: A task with every option.
+      python: pipeform.compiler.builtins:identity
+      inputs: {value: "$[ params.n ]"}
+      retries: 2
+      retry_delay_seconds: {backoff: exponential, base_seconds: 1, jitter_factor: 0.5}
+      retry_on: [ValueError]
+      cache: {policy: [inputs], expiration_seconds: 30, refresh: true}
+      timeout_seconds: 10
+      persist_result: true
+      result_serializer: json
+      tags: [a, b]
+      run_name: "rich-$[ inputs.value ]"
+      hooks: {on_completion: [{shell: "echo done"}]}
+    - {name: bare, python: pipeform.compiler.builtins:identity, inputs: {value: 1}}
+"""
+
+
+def test_both_backends_pass_the_same_task_and_flow_keywords(tmp_path):
+    """The keyword arguments of task(...) and flow(...) come from one mapping
+    (compiler.options): the built objects and the emitted code name the same ones."""
+    from pipeform.compiler import lower, options
+    from pipeform.compiler.build import Builder
+    from pipeform.compiler.emit import options as emitted
+    from pipeform.compiler.emit.scope import Emitter
+    from pipeform.compiler.plan import execution_plan
+    from pipeform.spec import load_project
+
+    (tmp_path / "flows.yaml").write_text(OPTIONS)
+    project, diagnostics = load_project([tmp_path])
+    assert project is not None, diagnostics
+    ir = lower(project, "opts")
+    plan = execution_plan(ir)
+    builder, emitter = Builder(project), Emitter(plan, project.origin)
+    for node in ir.tasks:
+        built = builder.keywords(options.task_keywords(node), plan)
+        assert set(built) == set(emitted.task_options(emitter, node)), node.name
+    rich = builder.keywords(options.task_keywords(ir.task("rich")), plan)
+    assert set(rich) >= {"retry_condition_fn", "cache_policy", "refresh_cache", "cache_expiration", "task_run_name"}
+    assert (
+        rich["retry_delay_seconds"] == [1, 2]
+        and rich["retry_jitter_factor"] == 0.5
+        and rich["tags"] == ["a", "b"]
+        and rich["retries"] == 2
+    )
+    assert set(builder.keywords(options.task_keywords(ir.task("bare")), plan)) == {"name"}  # Prefect's defaults
+    flow_kw = builder.keywords(options.flow_keywords(ir), plan)
+    # the emitted module writes the description as the function's docstring (Prefect reads it from there)
+    assert set(flow_kw) - {"description"} == set(emitted.flow_options(emitter))
+    assert {"task_runner", "result_storage", "flow_run_name", "on_failure", "validate_parameters"} <= set(flow_kw)
