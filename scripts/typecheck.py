@@ -19,18 +19,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def shadow_tree(into: Path) -> Path:
-    """into/pipeform/<name> -> each folder package-dir maps (top-level modules linked one by one)."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+def shadow_tree(into: Path, root: Path = ROOT) -> Path:
+    """into/pipeform/<name> -> each folder the checkout `root` maps in package-dir (top-level
+    modules linked one by one). benchmarks/bench_ab.py lays out older checkouts the same way."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())
     package_dir = config["tool"]["setuptools"]["package-dir"]
     top = into / "pipeform"
     top.mkdir(parents=True)
-    for module in (ROOT / package_dir["pipeform"]).glob("*.py"):
+    for module in (root / package_dir["pipeform"]).glob("*.py"):
         (top / module.name).symlink_to(module)
     for package, folder in package_dir.items():
         parts = package.split(".")
         if len(parts) == 2:  # pipeform.X; deeper packages come with their parent folder
-            (top / parts[1]).symlink_to(ROOT / folder, target_is_directory=True)
+            (top / parts[1]).symlink_to(root / folder, target_is_directory=True)
     return into
 
 
