@@ -157,7 +157,9 @@ def _literal(call: ast.Call, key: str, consts: dict[str, str]) -> str | None:
     return None
 
 
-def _wrapping(found: FlowName, body: list[ast.stmt], fn: str | None, call: ast.Call | None, consts: dict) -> FlowName:
+def _wrapping(
+    found: FlowName, body: list[ast.stmt], fn: str | None, call: ast.Call | None, consts: dict[str, Any]
+) -> FlowName:
     """The flow's function and description, as Flow() sets them: `description or
     inspect.getdoc(fn)` (ast.get_docstring cleans it the same way)."""
     node = next((n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == fn), None)
