@@ -241,6 +241,8 @@ def main() -> None:
                 for side in order:
                     side.samples.setdefault(name, []).append(fn(side))  # type: ignore[operator]
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.1f})", flush=True)
+            if r + 1 < args.rounds:
+                report(sides, list(table))  # so far: a run stopped early still has figures
         report(sides, list(table))
     finally:
         if proc is not None:
