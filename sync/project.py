@@ -84,6 +84,7 @@ class ProjectSync:
         self.drift: tuple[str, ...] = ()
         self.failures = 0
         self.last: Status | None = None
+        self._desired: tuple[str, list[Any]] | None = None  # (commit, desired state) for event checks
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -192,6 +193,7 @@ class ProjectSync:
         self.live, self.live_since = self.good.sha if self.good else None, now()
         self.metrics.live.labels(*self.labels).info({"commit": self.live or ""})
         await self._report(self._status(SUCCEEDED, changes=changes, pages=pages))
+        self._desired_of(project)  # ready for the next event check: a UI change is put back in seconds
         return True
 
     async def _check(self, project: Project) -> bool:
@@ -215,7 +217,12 @@ class ProjectSync:
         """The deployments the server's events named, alone (targeted.py)."""
         started, writes = time.monotonic(), self.api.counters.writes
         plan, outcomes = await targeted.check(
-            self.api, project, names, heal=self.opts.self_heal, lock_timeout=self.opts.lock_timeout
+            self.api,
+            project,
+            names,
+            heal=self.opts.self_heal,
+            lock_timeout=self.opts.lock_timeout,
+            everything=self._desired_of(project),
         )
         changes = tuple(f"{c.action.value} {c.address}" for c in plan.pending)
         failures = (*plan.errors, *(f"{o.address}: {o.error}" for o in outcomes or () if not o.ok))
@@ -239,6 +246,14 @@ class ProjectSync:
             self.drift = drift
             await self._report(self._status(DRIFTED if drift else SUCCEEDED))
         return True
+
+    def _desired_of(self, project: Project) -> list[Any]:
+        """The project's desired state, computed once per commit (it depends on the commit's
+        files and this process's environment only)."""
+        sha = self.good.sha if self.good else ""
+        if self._desired is None or self._desired[0] != sha:
+            self._desired = (sha, targeted.desired(project))
+        return self._desired[1]
 
     async def _pages(self, outcomes: tuple[Any, ...]) -> tuple[str, ...]:
         """The UI page of each deployment written (the same links `pipeform apply` prints)."""

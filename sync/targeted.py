@@ -20,6 +20,7 @@ from pipeform.reconciler.inputs import gather_inputs
 from pipeform.reconciler.lock import acquire
 from pipeform.reconciler.observe import observe
 from pipeform.reconciler.plan import Plan, make_plan
+from pipeform.reconciler.resources import Resource
 from pipeform.spec.project import Project
 
 
@@ -32,8 +33,14 @@ def deployment_of(event: dict[str, Any]) -> str | None:
     return f"{flows[0]['prefect.resource.name']}/{name}"
 
 
-async def _plan(api: ServerAPI, project: Project, names: set[str]) -> tuple[Plan, frozenset[str]]:
-    everything = desired_state(gather_inputs(project))
+def desired(project: Project) -> list[Resource]:
+    """The whole project's desired state (the slow part at scale: keep it per commit)."""
+    return desired_state(gather_inputs(project))
+
+
+async def _plan(
+    api: ServerAPI, project: Project, names: set[str], everything: list[Resource]
+) -> tuple[Plan, frozenset[str]]:
     addresses = {r.address for r in everything if r.kind == "deployment" and r.name in names}
     desired = [r for r in everything if r.address in addresses or r.parent in addresses]
     if not desired:  # not one of ours: nothing to read
@@ -46,16 +53,24 @@ async def _plan(api: ServerAPI, project: Project, names: set[str]) -> tuple[Plan
 
 
 async def check(
-    api: ServerAPI, project: Project, names: set[str], *, heal: bool, lock_timeout: float
+    api: ServerAPI,
+    project: Project,
+    names: set[str],
+    *,
+    heal: bool,
+    lock_timeout: float,
+    everything: list[Resource] | None = None,
 ) -> tuple[Plan, tuple[Outcome, ...] | None]:
     """Plan the named deployments; with `heal`, apply what differs. Returns the plan and the
-    outcomes (None: not healed, () nothing to do)."""
-    plan, _ = await _plan(api, project, names)
+    outcomes (None: not healed, () nothing to do). `everything`: the project's desired
+    state when the caller keeps it (`desired`), else computed here."""
+    everything = desired(project) if everything is None else everything
+    plan, _ = await _plan(api, project, names, everything)
     if plan.errors or not plan.pending or not heal:
         return plan, None if plan.errors or not heal else ()
     lease = await acquire(api, project.name, lock_timeout)
     try:
-        plan, inventory = await _plan(api, project, names)  # under the lock: what is true now
+        plan, inventory = await _plan(api, project, names, everything)  # under the lock: what is true now
         if plan.errors or not plan.pending:
             return plan, None if plan.errors else ()
         return plan, await apply_plan(api, plan, inventory)
