@@ -92,3 +92,36 @@ def test_a_deployment_event_names_its_flow_and_deployment():
     }
     assert deployment_of(event) == "etl/nightly run"
     assert deployment_of({"resource": {"prefect.resource.name": "x"}, "related": []}) is None
+
+
+def test_a_lease_expires_only_after_a_whole_lease_without_a_new_note():
+    from pipeform.sync.leader import expired
+
+    assert not expired(100.0, 105.9, 6.0) and expired(100.0, 106.0, 6.0)
+
+
+def test_the_status_links_the_pages_of_the_deployments_written():
+    s = Status(
+        "p",
+        None,
+        "succeeded",
+        "t",
+        "abc",
+        "t0",
+        "abc",
+        pages=("etl/nightly run http://ui/v2/deployments/deployment/1",),
+    )
+    text = markdown(s)
+    assert "- [etl/nightly run](http://ui/v2/deployments/deployment/1)" in text
+    assert parse_markdown(text) == s
+
+
+def test_the_host_identity_comes_from_pipeform_host_id(monkeypatch):
+    from pipeform.reconciler import lock
+
+    monkeypatch.setenv("PIPEFORM_HOST_ID", "host-b")
+    assert lock.host_id() == "host-b" and lock._me()["host"] == "host-b"
+    # a holder with this pid but another host is never presumed dead
+    assert not lock._holder_is_dead({"host": "host-a", "pid": 2**22 + 12345})
+    monkeypatch.delenv("PIPEFORM_HOST_ID")
+    assert lock._holder_is_dead({"host": lock.host_id(), "pid": 2**22 + 12345})
