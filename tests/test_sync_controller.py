@@ -341,27 +341,23 @@ def test_self_heal_puts_an_api_patch_back_within_seconds(tmp_path, repo, prefect
         assert ctl.text().count("event check of") >= 2  # healed from the event, not a full plan
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeform", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_suspend_stops_changes_and_resume_picks_up_what_was_pushed(tmp_path, repo, prefect_api):
+def test_suspend_stops_changes_and_resume_picks_up_what_was_pushed(tmp_path, repo, prefect_api, cli):
     a = f"{repo.name}-a"
     with controller(tmp_path, repo, "--interval", "0.5", listen=True) as ctl:
         wait_for(live(repo.name, repo.first), 60, ctl)
-        assert _cli("sync", "status", "--project", repo.name).returncode == 0
-        done = _cli("sync", "suspend", "--project", repo.name, "--reason", "incident")
-        assert done.returncode == 0, done.stderr
+        assert cli("sync", "status", "--project", repo.name).exit_code == 0
+        done = cli("sync", "suspend", "--project", repo.name, "--reason", "incident")
+        assert done.exit_code == 0, done.output
         pushed = repo.push({"specs/a.yaml": deployment_doc(a, "meanwhile", schedule=True)}, "meanwhile")
         wait_for(lambda: status(repo.name)["outcome"] == "suspended", 40, ctl)
         cycles_pass(ctl, 4)  # cycles keep turning, and change nothing
         assert dep(a)["description"] == "v1"
-        shown = _cli("sync", "status", "--project", repo.name)
-        assert shown.returncode == 3 and "suspended" in shown.stdout, shown.stdout + shown.stderr
-        assert _cli("sync", "resume", "--project", repo.name).returncode == 0
+        shown = cli("sync", "status", "--project", repo.name)
+        assert shown.exit_code == 3 and "suspended" in shown.output, shown.output
+        assert cli("sync", "resume", "--project", repo.name).exit_code == 0
         wait_for(live(repo.name, pushed), 60, ctl)
         assert dep(a)["description"] == "meanwhile"
-        assert _cli("sync", "status", "--project", repo.name).returncode == 0
+        assert cli("sync", "status", "--project", repo.name).exit_code == 0
         # SIGTERM: the controller exits 0 and gives up its leader lease (no waiting for it to lapse)
         ctl.proc.send_signal(signal.SIGTERM)
         assert ctl.proc.wait(60) == 0, ctl.text()
