@@ -1,6 +1,6 @@
 """Located diagnostics found while porting prefect.yaml files: a name pattern error says
 which characters are allowed and underlines the whole name; list positions read
-`spec.schedules[0]`; two bad keys are two diagnostics; a removed field says where it went."""
+`spec.schedules[0]`; two bad keys are two diagnostics; Deployment triggers are accepted."""
 
 from pipeform.spec import load_project
 from pipeform.spec.render import human
@@ -25,14 +25,13 @@ def test_two_bad_keys_are_two_diagnostics_at_their_lines(write):
     ]
 
 
-def test_deployment_triggers_point_to_automation_documents(write):
-    diags = _diags(
-        write,
-        "apiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  entrypoint: f.py:g\n"
-        "  triggers:\n    - {expect: [x]}\n",
-    )
-    assert [(d.code, d.origin.line) for d in diags] == [("schema.unknown-field", 6)]
-    assert "Automation documents" in diags[0].hint and "pipeform convert" in diags[0].hint
+def test_deployment_triggers_are_accepted_and_a_bad_trigger_key_is_located(write):
+    # (triggers were once refused with a pointer to Automation documents; they are applied now)
+    ok = "apiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  entrypoint: f.py:g\n"
+    project, diags = load_project([write("ok.yaml", ok + "  triggers:\n    - {expect: [x]}\n")])
+    assert project is not None and not [d for d in diags if d.severity == "error"]
+    diags = _diags(write, ok + "  triggers:\n    - expect: [x]\n      bogus: 1\n")
+    assert diags and all(d.origin.line in (7, 8) for d in diags), diags
 
 
 def test_name_pattern_error_lists_allowed_characters_and_underlines_the_name(write):
