@@ -219,3 +219,19 @@ class Kind:
 
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
         return ()
+
+
+class DeploymentChildKind(Kind):
+    """A kind that lives in a deployment (schedules, triggers): named `FLOW/DEPLOYMENT/<own
+    name>`, owned, adopted and pruned with it."""
+
+    belongs_to_parent = True
+
+    @staticmethod
+    def split(name: str) -> tuple[str, str]:
+        """(deployment FLOW/NAME, own name): own names hold no '/'."""
+        deployment, _, own = name.rpartition("/")
+        return deployment, own
+
+    def parent_of(self, name: str) -> str | None:
+        return f"deployment.{self.split(name)[0]}"

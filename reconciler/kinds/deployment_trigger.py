@@ -30,7 +30,7 @@ from ..inventory import owner_tag
 from ..resources import Resource
 from .automation import _deployment_names
 from .automation_values import automation_action, automation_body, server_action
-from .base import ApplyContext, Kind, ObserveContext, filtered
+from .base import ApplyContext, DeploymentChildKind, ObserveContext, filtered
 from .common import origin
 
 if TYPE_CHECKING:
@@ -50,19 +50,9 @@ def _run_deployment(auto: dict[str, Any]) -> str | None:
     return str(found) if found else None
 
 
-class DeploymentTriggerKind(Kind):
+class DeploymentTriggerKind(DeploymentChildKind):
     name = "trigger"
     order = 5  # after the deployment it runs (deleted before it)
-    belongs_to_parent = True
-
-    @staticmethod
-    def split(name: str) -> tuple[str, str]:
-        """(deployment FLOW/NAME, automation name): names hold no '/'."""
-        deployment, _, auto = name.rpartition("/")
-        return deployment, auto
-
-    def parent_of(self, name: str) -> str | None:
-        return f"deployment.{self.split(name)[0]}"
 
     def desired(self, inputs: DesiredInput) -> Iterable[Resource]:
         project = inputs.project

@@ -13,7 +13,7 @@ from pipeform.spec.checks import deployment_flow_name
 from ..changes import ResourceChange
 from ..normalize import instant, seconds
 from ..resources import Resource
-from .base import ApplyContext, Body, Kind
+from .base import ApplyContext, Body, DeploymentChildKind
 from .common import origin
 
 if TYPE_CHECKING:
@@ -51,20 +51,10 @@ def actual_schedule(raw: dict[str, Any], slug: str) -> dict[str, Any]:
     return schedule_body({**flat, **extra}, slug)
 
 
-class ScheduleKind(Kind):
+class ScheduleKind(DeploymentChildKind):
     name = "schedule"
     order = 4
-    belongs_to_parent = True
     observed_with = "deployment"
-
-    @staticmethod
-    def split(name: str) -> tuple[str, str]:
-        """(deployment FLOW/NAME, slug)."""
-        deployment, _, slug = name.rpartition("/")
-        return deployment, slug
-
-    def parent_of(self, name: str) -> str | None:
-        return f"deployment.{self.split(name)[0]}"
 
     def desired(self, inputs: DesiredInput) -> Iterable[Resource]:
         project = inputs.project
