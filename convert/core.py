@@ -7,7 +7,7 @@ dropped silently. The documents are returned as data; `write.py` writes them out
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,27 @@ def _shared_pull(out: Conversion, shared: list[dict[str, Any]]) -> None:
             del spec["pull"]
 
 
+Report = Callable[..., None]  # report(code, message, path, severity="warning", hint=None)
+
+
+def _read(path: Path, out: Conversion) -> tuple[Any, Report] | None:
+    """The file's data as Prefect reads it, and a reporter of diagnostics located in it."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_LOADER)  # as Prefect reads it: yaml.safe_load (YAML 1.1, merge keys)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        out.diagnostics.append(Diagnostic("convert.read", f"cannot read {file}: {exc}", Origin(file, 1, 1)))
+        return None
+    source = SourceFile(file, text)
+
+    def report(code: str, message: str, p: tuple, severity: str = "warning", hint: str | None = None) -> None:
+        where = source.locate(0, p, key=True)
+        out.diagnostics.append(Diagnostic(code, message, where, severity, hint, source.line(where.line)))
+
+    return data, report
+
+
 def _convert_file(
     path: Path,
     out: Conversion,
@@ -118,22 +139,10 @@ def _convert_file(
     import_computed: bool,
     shared: list[dict[str, Any]],
 ) -> None:
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=_LOADER)  # as Prefect reads it: yaml.safe_load (YAML 1.1, merge keys)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        out.diagnostics.append(Diagnostic("convert.read", f"cannot read {file}: {exc}", Origin(file, 1, 1)))
+    read = _read(path, out)
+    if read is None:
         return
-    source = SourceFile(file, text)
-
-    def at(p: tuple, key: bool = False) -> Origin:
-        return source.locate(0, p, key=key)
-
-    def report(code: str, message: str, p: tuple, severity: str = "warning", hint: str | None = None) -> None:
-        where = at(p, key=True)
-        out.diagnostics.append(Diagnostic(code, message, where, severity, hint, source.line(where.line)))
-
+    data, report = read
     if not isinstance(data, dict):
         report("convert.read", "a prefect.yaml must be a mapping with `deployments:`", (), "error")
         return
@@ -144,40 +153,59 @@ def _convert_file(
     actions = {k: data.get(k) for k in ("build", "push", "pull")}
     if actions["pull"] is not None:
         actions["pull"] = _steps(actions["pull"])
-    root = path.resolve().parent
+    file = _File(str(path), path.resolve().parent, actions, variables, report, import_computed)
     for i, dep in enumerate(data.get("deployments") or []):
         if not isinstance(dep, dict):
             report("convert.deployment", "a deployment must be a mapping", ("deployments", i), "error")
             continue
-        build = _steps(dep["build"] if "build" in dep else actions["build"])
-        push = _steps(dep["push"] if "push" in dep else actions["push"])
-        out.project = out.project or "converted"
-        ph = Placeholders(
-            variables, _step_ids(build + push), report, secret_block=lambda var: secret_block_name(out.project, var)
+        _convert_deployment(file, dep, i, out, names, shared)
+
+
+@dataclass(frozen=True)
+class _File:
+    """What every deployment of one prefect.yaml shares while it is converted."""
+
+    name: str
+    root: Path  # the folder entrypoints are read from
+    actions: dict[str, Any]  # the file's top-level build/push/pull
+    variables: dict[str, Any]
+    report: Report
+    import_computed: bool
+
+
+def _convert_deployment(
+    file: _File, dep: dict[str, Any], i: int, out: Conversion, names: dict[str, str], shared: list[dict[str, Any]]
+) -> None:
+    report, actions = file.report, file.actions
+    build = _steps(dep["build"] if "build" in dep else actions["build"])
+    push = _steps(dep["push"] if "push" in dep else actions["push"])
+    out.project = out.project or "converted"
+    ph = Placeholders(
+        file.variables, _step_ids(build + push), report, secret_block=lambda var: secret_block_name(out.project, var)
+    )
+    got = convert_deployment(dep, i, actions, ph, report)
+    if got is None:
+        return
+    name = dep["name"]
+    if name in names:
+        report(
+            "convert.duplicate",
+            f"a deployment named {name!r} was converted already ({names[name]})",
+            ("deployments", i, "name"),
+            "error",
         )
-        got = convert_deployment(dep, i, actions, ph, report)
-        if got is None:
-            continue
-        name = dep["name"]
-        if name in names:
-            report(
-                "convert.duplicate",
-                f"a deployment named {name!r} was converted already ({names[name]})",
-                ("deployments", i, "name"),
-                "error",
-            )
-            continue
-        names[name] = f"{file}, deployment {i}"
-        spec = got.spec
-        _flow_name(spec, root, ("deployments", i), report, import_computed)
-        _build_and_push(dep, spec, build, push, ph, ("deployments", i), report, out)
-        out.env_used |= ph.env_used
-        out.secrets |= ph.secrets_used
-        for var in ph.values_used:
-            out.values[var] = variables[var]
-        out.documents.append(_doc("Deployment", name, spec))
-        if got.shared_pull:
-            shared.append(spec)
+        return
+    names[name] = f"{file.name}, deployment {i}"
+    spec = got.spec
+    _flow_name(spec, file.root, ("deployments", i), report, file.import_computed)
+    _build_and_push(dep, spec, build, push, ph, ("deployments", i), report, out)
+    out.env_used |= ph.env_used
+    out.secrets |= ph.secrets_used
+    for var in ph.values_used:
+        out.values[var] = file.variables[var]
+    out.documents.append(_doc("Deployment", name, spec))
+    if got.shared_pull:
+        shared.append(spec)
 
 
 def _flow_name(spec: dict[str, Any], root: Path, base: tuple, report, import_computed: bool) -> None:

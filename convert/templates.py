@@ -105,45 +105,65 @@ def _one(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> 
         ph.env_used.add(name[1:])
         return f"<< env.{name[1:]} >>"
     if name.startswith("prefect.variables."):
-        if where not in ("deploy", "trigger_parameters"):
-            return None
-        var = name.removeprefix("prefect.variables.")
-        if var not in ph.variables:
-            ph.report(
-                "convert.unresolved-variable",
-                f"Prefect variable {var!r} is resolved by `prefect deploy` when deploying; pipeform needs its value",
-                path,
-                "error",
-                f"pass --var {var}=VALUE, or point PREFECT_API_URL at the server that holds it",
-            )
-            return None
-        ph.values_used.add(var)
-        return f"<< {values_ref(var)} >>"
+        return _variable(name, path, where, ph)
     if name.startswith("prefect.blocks."):
-        if where not in ("deploy", "trigger_parameters"):
-            return None
-        ph.report(
-            "convert.block-reference",
-            f"{{{{ {name} }}}} would be resolved when deploying and stored in the deployment (a block's value, "
-            "perhaps a secret, in plain text); pipeform refuses it here",
-            path,
-            "error",
-            "load the block in the flow at run time, or move it to job variables or pull steps",
-        )
-        return None
+        return _block(name, path, where, ph)
     head = name.split(".", 1)[0]
     if head in ph.step_ids:
-        ph.image_steps.add(head)
-        if path[-2:] != ("job_variables", "image"):  # an image: reported once per deployment, with the replacement
-            ph.report(
-                "convert.step-output",
-                f"{{{{ {name} }}}} is an output of the {ph.step_ids[head].rsplit('.', 1)[-1]} step, which pipeform "
-                "does not run; left out"
-                + ("; pipeform's version records the spec hash and git SHA itself" if path[-1] == "version" else ""),
-                path,
-                hint="compute it in CI and pass it as << env.NAME >>",
-            )
-        return _DROP
+        return _step_output(name, head, path, ph)
+    return _other(name, path, where, ph, lone)
+
+
+def _variable(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
+    """`{{ prefect.variables.x }}`: kept where the worker resolves it, else a Project value."""
+    if where not in ("deploy", "trigger_parameters"):
+        return None
+    var = name.removeprefix("prefect.variables.")
+    if var not in ph.variables:
+        ph.report(
+            "convert.unresolved-variable",
+            f"Prefect variable {var!r} is resolved by `prefect deploy` when deploying; pipeform needs its value",
+            path,
+            "error",
+            f"pass --var {var}=VALUE, or point PREFECT_API_URL at the server that holds it",
+        )
+        return None
+    ph.values_used.add(var)
+    return f"<< {values_ref(var)} >>"
+
+
+def _block(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
+    """`{{ prefect.blocks.... }}`: kept where the worker resolves it, refused elsewhere."""
+    if where not in ("deploy", "trigger_parameters"):
+        return None
+    ph.report(
+        "convert.block-reference",
+        f"{{{{ {name} }}}} would be resolved when deploying and stored in the deployment (a block's value, "
+        "perhaps a secret, in plain text); pipeform refuses it here",
+        path,
+        "error",
+        "load the block in the flow at run time, or move it to job variables or pull steps",
+    )
+    return None
+
+
+def _step_output(name: str, head: str, path: tuple, ph: Placeholders) -> Any:
+    """An output of a build/push step, which pipeform does not run: left out."""
+    ph.image_steps.add(head)
+    if path[-2:] != ("job_variables", "image"):  # an image: reported once per deployment, with the replacement
+        ph.report(
+            "convert.step-output",
+            f"{{{{ {name} }}}} is an output of the {ph.step_ids[head].rsplit('.', 1)[-1]} step, which pipeform "
+            "does not run; left out"
+            + ("; pipeform's version records the spec hash and git SHA itself" if path[-1] == "version" else ""),
+            path,
+            hint="compute it in CI and pass it as << env.NAME >>",
+        )
+    return _DROP
+
+
+def _other(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> Any:
+    """Run-time placeholders are kept; any other is removed, as prefect deploy removes it."""
     if name.startswith("ctx.") or where in ("pull", "trigger_parameters"):
         return None  # resolved at run time (worker templates, earlier pull steps' outputs)
     # prefect deploy applies the build/push steps' outputs with remove_notset: any other
