@@ -6,6 +6,8 @@ Left out, with a note: pipeform's own bookkeeping (inventory, locks), server-int
 limits (tag:*, deployment:*), deployments made by pipeform from Flow documents (their
 specs exist already), names the spec language does not accept, and automations whose
 trigger or actions it cannot express (compound/sequence triggers, block-based actions).
+A deployment's trigger automations are written as its `triggers` (kinds/trigger_import.py),
+not as Automation documents.
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ def to_documents(server: dict[str, Any], kinds: tuple[str, ...] = IMPORTABLE, na
             if item.document not in kinds or (name and item.name != name):
                 continue
             if not isinstance(item, ImportedDoc):
-                skipped.append(item.why)
+                if item.instead is None:
+                    skipped.append(item.why)
+                elif item.instead not in kinds or name:  # else written by that kind: nothing to say
+                    skipped.append(f"{item.why}; import that {item.instead} to write it")
             elif not valid.match(item.name):
                 skipped.append(
                     f"{item.document} {item.name!r}: not a name the spec language accepts ({kind.name_rule})"

@@ -160,3 +160,100 @@ def test_triggers_as_prefect_deploy_makes_them_and_adoption(tmp_path):
     _owned_deleted(dep["id"])  # they are the deployment's: Prefect's own cleanup removes them
     assert _snapshot(dep["id"]) == {}
     server("DELETE", f"/deployments/{dep['id']}")
+
+
+def _imported(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict[str, Any]]]:
+    import yaml
+
+    out = folder / f"imported{uuid.uuid4().hex[:6]}"
+    done = _run([sys.executable, "-m", "pipeform", "import", str(out), *args], folder)
+    docs = [d for f in sorted(out.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+    return done, docs
+
+
+def test_import_writes_prefect_deploy_triggers_back_under_the_deployment(tmp_path):
+    """prefect deploy --all, then `pipeform import`: the deployment's trigger automations are
+    its `triggers` (not Automation documents), in prefect.yaml's form and order; applying the
+    import adopts them in place (same ids) and the next plan is empty. An automation that
+    runs the deployment but is not a trigger's shape (here: tagged) stays an Automation."""
+    import yaml
+
+    folder, name = _folder(tmp_path)
+    _ok(_run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder))
+    dep = _deployment(name)
+    by_prefect = _snapshot(dep["id"])
+    hand = server(
+        "POST",
+        "/automations/",
+        {
+            "name": f"{name} by hand",
+            "tags": ["team"],
+            "trigger": {"type": "event", "posture": "Reactive", "expect": [f"{name}.x"]},
+            "actions": [{"type": "run-deployment", "source": "selected", "deployment_id": dep["id"]}],
+        },
+    )
+
+    done, docs = _imported(folder, "--name", f"{name}-ingest")
+    _ok(done)
+    [doc] = docs
+    assert doc["kind"] == "Deployment" and doc["metadata"]["name"] == f"{name}-ingest"
+    assert doc["spec"]["triggers"] == [
+        {  # Prefect's default name for the first trigger: left out, as in prefect.yaml
+            "parameters": {"n": 1, "source": "{{ event.resource.id }}"},
+            "match": {"prefect.resource.id": f"bucket.{name}.*"},
+            "expect": ["file.created"],
+            "posture": "Reactive",
+        },
+        {
+            "name": f"{name} both",
+            "description": "a then b",
+            "job_variables": {"env": {"MODE": "fast"}},
+            "schedule_after": 60.0,
+            "enabled": False,
+            "type": "compound",
+            "require": "all",
+            "within": 120.0,
+            "triggers": [
+                {"expect": [f"{name}.a"], "posture": "Reactive"},
+                {"expect": [f"{name}.b"], "posture": "Reactive", "threshold": 2, "within": 30.0},
+            ],
+        },
+        {
+            "type": "sequence",
+            "within": 300.0,
+            "triggers": [
+                {"expect": [f"{name}.first"], "posture": "Reactive"},
+                {"expect": [f"{name}.second"], "posture": "Reactive"},
+            ],
+        },
+    ]
+    # the trigger automations are not also Automation documents; the tagged one is
+    done, autos = _imported(folder, "--kind", "Automation", "--name", f"{name}-ingest__automation_1")
+    assert done.returncode == 1 and autos == []
+    assert f"a trigger of Deployment 'ingest/{name}-ingest', written under its `triggers`" in done.stderr
+    done, autos = _imported(folder, "--kind", "Automation", "--name", f"{name} by hand")
+    _ok(done)
+    assert [(a["kind"], a["spec"]["tags"]) for a in autos] == [("Automation", ["team"])]
+
+    # apply the import: Prefect's automations adopted in place, then nothing to do
+    project = tmp_path / "adopted"
+    project.mkdir()
+    (project / "flows.py").write_text(FLOW)
+    (project / "specs.yaml").write_text(
+        f"apiVersion: pipeform/v1\nkind: Project\nmetadata: {{name: {name}}}\nspec: {{}}\n---\n"
+        + yaml.safe_dump(doc, sort_keys=False)
+    )
+    pipeform = [sys.executable, "-m", "pipeform"]
+    _ok(_run([*pipeform, "apply", ".", "--auto-approve", "--adopt"], project))
+    adopted = _snapshot(dep["id"])
+    assert {n: a["id"] for n, a in adopted.items()} == {
+        **{n: a["id"] for n, a in by_prefect.items()},
+        f"{name} by hand": hand["id"],
+    }
+    del adopted[f"{name} by hand"]
+    _same(by_prefect, adopted)
+    _ok(_run([*pipeform, "plan", ".", "--detailed-exitcode"], project))
+    assert server("GET", f"/automations/{hand['id']}")["tags"] == ["team"]  # never touched
+    server("DELETE", f"/automations/{hand['id']}")
+    _owned_deleted(dep["id"])
+    server("DELETE", f"/deployments/{dep['id']}")

@@ -3,6 +3,7 @@ deployments named FLOW/NAME, never by id) and a server automation as a spec (imp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pipeform.spec.models.automation import BLOCK_ACTIONS, DEPLOYMENT_ACTIONS
@@ -169,7 +170,7 @@ def server_action(
     return out
 
 
-def _imported_trigger(t: dict[str, Any]) -> dict[str, Any]:
+def imported_trigger(t: Mapping[str, Any]) -> dict[str, Any]:
     trigger = compact(
         {
             "match": t.get("match") or {},
@@ -232,7 +233,7 @@ def imported_spec(
         "description": auto.get("description") or None,
         "enabled": auto.get("enabled", True),
         "tags": [t for t in auto.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)],
-        "trigger": _imported_trigger(t),
+        "trigger": imported_trigger(t),
         **lists,
     }
     out = compact(spec)

@@ -135,6 +135,7 @@ class NotImported:
     document: str
     name: str  # what --name matches
     why: str  # the whole note, "Kind name: reason"
+    instead: str | None = None  # the document kind that writes it instead (noted only when not imported)
 
 
 class Kind:

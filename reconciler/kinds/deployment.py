@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from pipeform.environments.deploy import deployment_runtime
 from pipeform.spec.checks import deployment_flow_name
-from pipeform.spec.models.common import ENTRYPOINT_PATTERN
 from pipeform.spec.models.deployment import ConcurrencySpec
 
 from ..api import ServerAPI
@@ -31,8 +30,15 @@ from ..resources import Resource, canonical, deep_merge
 from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext, chunks, filtered
 from .block_values import block_template, env_references
 from .common import origin, secrets_filled
-from .deployment_values import deployment_body, environment_job_variables, imported_spec, pull_steps
+from .deployment_values import (
+    deployment_body,
+    environment_job_variables,
+    importable_entrypoint,
+    imported_spec,
+    pull_steps,
+)
 from .schedule import SCHEDULE
+from .trigger_import import deployment_triggers, trigger_spec
 
 if TYPE_CHECKING:
     from ..inputs import DesiredInput
@@ -220,17 +226,19 @@ class DeploymentKind(Kind):
         }
 
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
-        import re
-
-        pattern = re.compile(ENTRYPOINT_PATTERN)
+        """Each deployment as a Deployment document, with its trigger automations as its
+        `triggers` (trigger_import.py)."""
+        triggers = deployment_triggers(server)
         for dep in server["deployments"]:
             flow = server["flows"].get(dep["flow_id"], "?")
-            entrypoint = dep.get("entrypoint") or ""
-            if not pattern.match(entrypoint):
-                why = f"Deployment {flow}/{dep['name']}: entrypoint {entrypoint!r} is not 'file.py:function'"
+            if not importable_entrypoint(dep):
+                why = f"Deployment {flow}/{dep['name']}: entrypoint {dep.get('entrypoint') or ''!r} is not 'file.py:function'"
                 yield NotImported("Deployment", dep["name"], why)
                 continue
-            yield ImportedDoc("Deployment", dep["name"], imported_spec(dep, flow, user_version(dep.get("version"))))
+            spec = imported_spec(dep, flow, user_version(dep.get("version")))
+            if dep["id"] in triggers:
+                spec["triggers"] = [trigger_spec(a, dep["name"], i) for i, a in enumerate(triggers[dep["id"]])]
+            yield ImportedDoc("Deployment", dep["name"], spec)
 
 
 def _observed_body(dep: dict[str, Any], flow_name: str) -> dict[str, Any]:

@@ -32,22 +32,10 @@ from .automation import _deployment_names
 from .automation_values import automation_action, automation_body, server_action
 from .base import ApplyContext, DeploymentChildKind, ObserveContext, filtered
 from .common import origin
+from .trigger_import import run_deployment
 
 if TYPE_CHECKING:
     from ..inputs import DesiredInput
-
-
-def _run_deployment(auto: dict[str, Any]) -> str | None:
-    """The deployment id a deployment trigger's automation runs, if it is shaped like one
-    (one run-deployment action of a selected deployment, nothing on trigger or resolve)."""
-    actions = auto.get("actions") or []
-    if len(actions) != 1 or auto.get("actions_on_trigger") or auto.get("actions_on_resolve"):
-        return None
-    a = actions[0]
-    if a.get("type") != "run-deployment" or a.get("source", "selected") != "selected":
-        return None
-    found = a.get("deployment_id")
-    return str(found) if found else None
 
 
 class DeploymentTriggerKind(DeploymentChildKind):
@@ -82,7 +70,7 @@ class DeploymentTriggerKind(DeploymentChildKind):
         if not names:
             return []
         found = await filtered(ctx.api, "/automations/filter", "automations", {self.split(n)[1] for n in names})
-        runs = {a["id"]: dep for a in found if (dep := _run_deployment(a))}
+        runs = {a["id"]: dep for a in found if (dep := run_deployment(a))}
         deployments = await _deployment_names(ctx.api, set(runs.values()))
         by_name: dict[str, list[dict[str, Any]]] = {}
         for auto in found:

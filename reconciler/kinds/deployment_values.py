@@ -3,10 +3,12 @@ specs ask for, and a server deployment as a spec (import). Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipeform.spec.flow_names import default_name, function_of
+from pipeform.spec.models.common import ENTRYPOINT_PATTERN
 from pipeform.worker import REPO_ROOT_ENV
 
 from ..inventory import OWNER_TAG_PREFIX
@@ -15,6 +17,7 @@ from .common import compact
 if TYPE_CHECKING:
     from ..inputs import GitInfo
 
+_ENTRYPOINT = re.compile(ENTRYPOINT_PATTERN)
 DEPLOYMENT_FIELDS = (
     "flow_name",
     "entrypoint",
@@ -158,6 +161,11 @@ def _imported_schedules(dep: dict[str, Any]) -> list[dict[str, Any]]:
         }
         schedules.append(compact(fields) | ({"active": False} if not s.get("active", True) else {}))
     return schedules
+
+
+def importable_entrypoint(dep: Mapping[str, Any]) -> bool:
+    """Whether `pipeform import` can write this server deployment as a Deployment document."""
+    return bool(_ENTRYPOINT.match(dep.get("entrypoint") or ""))
 
 
 def imported_spec(dep: dict[str, Any], flow: str, version: str | None) -> dict[str, Any]:
