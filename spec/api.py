@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from pipeform import masking
 
-from . import checks, deployment_defaults, entrypoints, flow_names, schema, values
+from . import check_secrets, checks, deployment_defaults, entrypoints, flow_names, schema, values
 from .diagnostics import Diagnostic, Origin, SpecError, did_you_mean
 from .load import PathKey, SourceDocument, load
 from .models import KINDS
@@ -88,7 +88,8 @@ def _load_project(
         else:
             invalid.add(_identity(src.data))
 
-    settings, settings_src, problems = _project_settings(raw_ok, env, environ)
+    project_taint: dict[PathKey, frozenset[str]] = {}  # strings that read sensitive variables
+    settings, settings_src, problems = _project_settings(raw_ok, env, environ, project_taint)
     diagnostics.extend(problems)
     project_values = dict(settings.spec.values) if settings else {}
     overlay = settings.spec.overlays.get(env) if settings and env else None
@@ -96,18 +97,22 @@ def _load_project(
         project_values.update(overlay.values)
     declared = values.declarations(settings_src.data) if settings_src else {}
     project_failed = settings is None and (settings_src is not None or any(_is_project(s) for s in sources))
-    ctx = values.context(None if project_failed else project_values, environ, declared)
+    value_taint = check_secrets.value_taint(project_taint, env, overlay.values if overlay else ())
+    ctx = values.context(None if project_failed else project_values, environ, declared, value_taint)
     budget = values.Budget()
 
     documents: list[Any] = [settings] if settings else []
     located: dict[tuple[str, str], SourceDocument] = {}
+    taints: dict[tuple[str, str], check_secrets.Taint] = {}
     if settings and settings_src:
         located[("Project", settings.metadata.name)] = settings_src
+        taints[("Project", settings.metadata.name)] = project_taint
     for src in raw_ok:
         if src is settings_src or src.data.get("kind") == "Project":
             continue
         where.file = src.file
-        data, problems = values.substitute(src, ctx, budget)
+        tainted: dict[PathKey, frozenset[str]] = {}
+        data, problems = values.substitute(src, ctx, budget, tainted=tainted)
         diagnostics.extend(problems)
         doc = None if problems or data is values.REPORTED else _model(src, data, diagnostics)
         if doc is None:
@@ -115,6 +120,7 @@ def _load_project(
         else:
             documents.append(doc)
             located.setdefault((doc.kind, doc.metadata.name), src)
+            taints.setdefault((doc.kind, doc.metadata.name), tainted)
 
     def locate(kind: str, name: str, path: PathKey, key: bool = False) -> Origin:
         src = located.get((kind, name))
@@ -130,6 +136,7 @@ def _load_project(
     diagnostics.extend(flow_names.annotate(documents, root, locate))
     diagnostics.extend(_entrypoint_problems(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
+    diagnostics.extend(check_secrets.check_secrets(documents, taints, locate))
     secrets = values.secrets(ctx)
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
     if any(d.severity == "error" for d in diagnostics):
@@ -138,7 +145,7 @@ def _load_project(
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
     project = Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root)
-    return dataclasses.replace(project, secrets=secrets), diagnostics
+    return dataclasses.replace(project, secrets=secrets, secret_names=values.secret_names(ctx)), diagnostics
 
 
 def _entrypoint_problems(documents: list[Any], root: str, locate: Any) -> list[Diagnostic]:
@@ -170,7 +177,10 @@ def _root(paths: list[Path], settings_src: SourceDocument | None) -> str:
 
 
 def _project_settings(
-    sources: list[SourceDocument], env: str | None, environ: Mapping[str, str] | None
+    sources: list[SourceDocument],
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    tainted: dict[PathKey, frozenset[str]],
 ) -> tuple[ProjectDocument | None, SourceDocument | None, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     found = [s for s in sources if s.data.get("kind") == "Project"]
@@ -178,7 +188,7 @@ def _project_settings(
     if found:
         settings_src = found[0]
         ctx = values.context({}, environ, values.declarations(settings_src.data))
-        data, problems = values.substitute(settings_src, ctx, poison=True)
+        data, problems = values.substitute(settings_src, ctx, poison=True, tainted=tainted)
         # A failing value is reported once, here; documents using it are left out silently.
         if not problems or not _poisoned_outside_values(data):
             settings = _model(settings_src, data, problems)

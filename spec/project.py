@@ -32,6 +32,8 @@ class Project:
     root: str = "."  # absolute folder of the Project document (or of the first path): user modules import from here
     # values of declared sensitive environment variables (spec.env): masked in every plan and message
     secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    # declared sensitive variable -> its value (the set ones): to name a secret, never print it
+    secret_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def _by_kind(self) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,9 @@ __all__ = [
     "EnvView",
     "FailedValues",
     "Poisoned",
+    "TaintedValues",
     "context",
+    "secret_names",
     "secrets",
     "substitute",
 ]
@@ -36,7 +38,7 @@ __all__ = [
 ENV_PREFIX = "PIPEFORM_VAR_"  # readable without a declaration (never sensitive)
 # Keys whose strings are never substituted: identity of the document.
 _SKIP_TOP = ("apiVersion", "kind")
-_SKIP_PATHS = (("spec", "env"),)  # the declarations themselves are literal
+_SKIP_PATHS = (("spec", "env"),)  # a Project's declarations themselves are literal (an Environment's env is not)
 
 
 Poisoned = ex.Poisoned  # a Project value whose expression failed (reported once, where it is written)
@@ -50,21 +52,54 @@ class EnvView(ex.Lookup):
         self._declared = {k: v if isinstance(v, dict) else {} for k, v in declared.items()}
         self._values: dict[str, str] = {}
         self._secrets: set[str] = set()
+        self._sensitive = frozenset(k for k, v in self._declared.items() if v.get("sensitive"))
+        # names of sensitive variables the expression being rendered read, set or not
+        # (substitute resets it per string: check_secrets.py refuses them outside secret fields)
+        self.read: set[str] = set()
+        self.named: dict[str, str] = {}  # sensitive variable -> its value (set ones), for messages
         for name, decl in self._declared.items():
             value = environ.get(name)
             if value is not None and decl.get("sensitive"):
                 self._secrets.add(value)
+                self.named[name] = value
             value = value if value is not None else decl.get("default")
             if isinstance(value, str):
                 self._values[name] = value
         self._values.update({k: v for k, v in environ.items() if k.startswith(ENV_PREFIX) and k not in self._declared})
 
     def _lookup(self, name: str, undefined: Any) -> Any:
+        if name in self._sensitive:
+            self.read.add(name)
         if name in self._values:
             return self._values[name]
         if name in self._declared:
             return undefined(hint=f"environment variable {name} is declared but not set, and has no default")
         raise ex.NotDeclared(name)
+
+
+class TaintedValues(dict[str, Any]):
+    """`values` when some Project values were computed from sensitive variables (`taint`:
+    value -> those variables): reading one counts as reading them (EnvView.read)."""
+
+    def __init__(self, data: Mapping[str, Any], taint: Mapping[str, frozenset[str]], read: set[str]):
+        super().__init__(data)
+        self._taint, self._read = taint, read
+
+    def __getitem__(self, key: str) -> Any:
+        self._read.update(self._taint.get(key, ()))
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read.update(self._taint.get(key, ()))
+        return super().get(key, default)
+
+    def items(self) -> Any:
+        self._read.update(n for names in self._taint.values() for n in names)
+        return super().items()
+
+    def values(self) -> Any:
+        self._read.update(n for names in self._taint.values() for n in names)
+        return super().values()
 
 
 class FailedValues(ex.Lookup):
@@ -81,16 +116,27 @@ def context(
     values: Mapping[str, Any] | None,
     environ: Mapping[str, str] | None = None,
     declared: Mapping[str, Any] | None = None,
+    taint: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, Any]:
-    """values=None: the Project document failed, so no value is known (and none is reported missing)."""
-    known = FailedValues() if values is None else dict(values)
-    return {"values": known, "env": EnvView(declared or {}, os.environ if environ is None else environ)}
+    """values=None: the Project document failed, so no value is known (and none is reported
+    missing). `taint`: Project values computed from sensitive variables (TaintedValues)."""
+    env = EnvView(declared or {}, os.environ if environ is None else environ)
+    known: Any = FailedValues() if values is None else dict(values)
+    if taint and values is not None:
+        known = TaintedValues(values, taint, env.read)
+    return {"values": known, "env": env}
 
 
 def secrets(ctx: Mapping[str, Any]) -> frozenset[str]:
     """The values of the declared sensitive variables that are set (to mask them)."""
     env = ctx.get("env")
     return frozenset(env._secrets) if isinstance(env, EnvView) else frozenset()
+
+
+def secret_names(ctx: Mapping[str, Any]) -> dict[str, str]:
+    """Declared sensitive variable -> its value, for the set ones (to name them, never print them)."""
+    env = ctx.get("env")
+    return dict(env.named) if isinstance(env, EnvView) else {}
 
 
 def declarations(project_data: Any) -> dict[str, Any]:
@@ -101,22 +147,35 @@ def declarations(project_data: Any) -> dict[str, Any]:
 
 
 def substitute(
-    doc: SourceDocument, ctx: Mapping[str, Any], budget: Budget | None = None, *, poison: bool = False
+    doc: SourceDocument,
+    ctx: Mapping[str, Any],
+    budget: Budget | None = None,
+    *,
+    poison: bool = False,
+    tainted: dict[tuple[str | int, ...], frozenset[str]] | None = None,
 ) -> tuple[Any, list[Diagnostic]]:
     """The document with its compile-time expressions replaced, and the problems found.
     With poison=True a failing string becomes Poisoned (the Project's values). The data is
-    REPORTED when the document uses a value whose failure was reported already."""
+    REPORTED when the document uses a value whose failure was reported already. `tainted`
+    is filled with path -> the sensitive variables the string at that path read."""
     problems: list[Diagnostic] = []
     budget = budget if budget is not None else Budget()
     reported = False
+    env = ctx.get("env")
+    read = env.read if isinstance(env, EnvView) else set()
+    skip = _SKIP_PATHS if isinstance(doc.data, dict) and doc.data.get("kind") == "Project" else ()
 
     def replace(text: str, path: tuple[str | int, ...]) -> Any:
         nonlocal reported
-        if "<<" not in text or (path and path[0] in _SKIP_TOP) or path[:2] in _SKIP_PATHS:
+        if "<<" not in text or (path and path[0] in _SKIP_TOP) or path[:2] in skip:
             return text
         count = len(problems)
+        read.clear()
         try:
-            return ex.render(text, ex.COMPILE_TIME, ctx, budget)
+            value = ex.render(text, ex.COMPILE_TIME, ctx, budget)
+            if read and tainted is not None:
+                tainted[path] = frozenset(read)
+            return value
         except ex.UsesFailed:
             reported = True
         except ex.NotDeclared as exc:

@@ -116,13 +116,25 @@ def test_plan_never_prints_a_secret(cli, write, secret, prefect_api, tmp_path):
     leak = _project(write, variable(f"{name}-leak", "'<< env.AWS_SECRET_ACCESS_KEY >>'"), name=name)
     result = cli("plan", leak)
     assert result.exit_code == 1 and secret not in result.output and "[value.undefined]" in result.output
+    # A plain Variable would store the secret in plain text on the server: refused, located
+    # at the value, and the secret still never printed (issue 11, secret.plain-text).
     (leak / "specs.yaml").write_text(
         PROJECT.replace("NAME", name) + variable(f"{name}-tok", "{token: << env.PF_T_TOKEN >>}")
     )
     for args in ((), ("--output", "json")):
         result = cli("plan", leak, *args)
+        assert result.exit_code == 1, result.output
+        assert secret not in result.output
+        assert f"{leak / 'specs.yaml'}:16:18: error[secret.plain-text]" in result.output, result.output
+        assert "PF_T_TOKEN" in result.output
+    saved = cli("plan", leak, "--out", tmp_path / "plan.json")
+    assert saved.exit_code == 1 and secret not in saved.output
+    assert not (tmp_path / "plan.json").exists()
+    # Where a secret may go (a sensitive Variable: a Secret block) the plan shows it masked.
+    (leak / "specs.yaml").write_text(
+        PROJECT.replace("NAME", name) + variable(f"{name}_tok", "{token: << env.PF_T_TOKEN >>}") + "  sensitive: true\n"
+    )
+    for args in ((), ("--output", "json")):
+        result = cli("plan", leak, *args)
         assert result.exit_code == 0, result.output
         assert secret not in result.output and "(sensitive)" in result.output
-    saved = cli("plan", leak, "--out", tmp_path / "plan.json")
-    assert saved.exit_code == 1 and "not saved" in saved.output
-    assert not (tmp_path / "plan.json").exists()
