@@ -3,7 +3,9 @@ where Prefect resolves them at run time.
 
 `prefect deploy` resolves placeholders at deploy time in every deployment field except
 pull steps (stored as written and resolved by the worker, step by step):
-- `{{ $VAR }}` (environment)           -> `<< env.VAR >>` (pipeform's compile-time value), pull steps too
+- `{{ $VAR }}` (environment)           -> `<< env.VAR >>` (pipeform's compile-time value), pull steps too;
+  a secret-looking one (SECRET_LIKE) -> a Secret block in job variables and pull steps, left
+  out (with a warning) where prefect deploy would store its value (parameters, ...)
 - `{{ prefect.variables.x }}`         -> kept in pull steps and job variables (the worker resolves
   them), elsewhere resolved into a Project value `<< values.x >>` or refused
 - `{{ prefect.blocks.type.name }}`     -> kept in pull steps and job variables, refused elsewhere
@@ -95,12 +97,31 @@ _DROP: Any = _Drop()
 DROP = _DROP
 
 
+def _secret_dropped(name: str, path: tuple, ph: Placeholders) -> Any:
+    """A secret-looking `{{ $X }}` that prefect deploy would resolve into the deployment
+    (parameters above all), where the server keeps it in plain text: left out (the whole
+    value: part of a secret is still one), with where to put it instead."""
+    var = name[1:]
+    ph.report(
+        "convert.secret-plain-text",
+        f"{{{{ {name} }}}} would be resolved by prefect deploy and stored in plain text in the deployment"
+        f" ({'.'.join(map(str, path[2:]))}); pipeform keeps secrets only in Secret blocks: not carried over",
+        path,
+        hint=f"pass the name of a Secret block (kind: Block, type: secret, data: {{value: {{from_env: {var}}}}}) and"
+        f" load it in the flow (Secret.load(name).get()), or give the flow run the value through an Environment's"
+        f" env: {{{var}: {{from_env: {var}}}}}",
+    )
+    return _DROP
+
+
 def _one(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> Any:
     """Replacement text (or value) for one placeholder; None keeps it as written."""
-    secret = name.startswith("$") and where in ("job_variables", "pull") and SECRET_LIKE.search(name)
-    if secret and ph.secret_block is not None:  # the worker reads it from a Secret block pipeform owns
-        ph.secrets_used.add(name[1:])
+    secret = name.startswith("$") and SECRET_LIKE.search(name)
+    if secret and where in ("job_variables", "pull") and ph.secret_block is not None:
+        ph.secrets_used.add(name[1:])  # the worker reads it from a Secret block pipeform owns
         return f"{{{{ prefect.blocks.secret.{ph.secret_block(name[1:])} }}}}"
+    if secret and where in ("deploy", "trigger_parameters"):  # parameters, tags, ...: plain text on the server
+        return _secret_dropped(name, path, ph)
     if name.startswith("$"):  # prefect deploy reads the environment for pull steps too
         ph.env_used.add(name[1:])
         return f"<< env.{name[1:]} >>"

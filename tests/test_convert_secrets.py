@@ -91,3 +91,62 @@ def test_secret_env_placeholder_becomes_a_secret_block(tmp_path, cli, monkeypatc
     env = asyncio.run(rendered())
     assert env["API_TOKEN"] == SECRET and env["AUTH_HEADER"] == f"Bearer {SECRET}" and env["MODE"] == "fast"
     server("DELETE", f"/deployments/{deployment['id']}")
+
+
+PARAMS_YAML = """\
+name: params
+deployments:
+  - name: NAME-dep
+    entrypoint: flows.py:job
+    pull:
+      - prefect.deployments.steps.set_working_directory:
+          directory: /opt/app
+    work_pool: {name: NAME-pool}
+    parameters:
+      api_token: "{{ $UNAME_API_TOKEN }}"
+      header: "Bearer {{ $UNAME_API_TOKEN }}"
+      region: "{{ $UNAME_REGION }}"
+    schedules:
+      - cron: "0 3 * * *"
+        parameters: {api_token: "{{ $UNAME_API_TOKEN }}", region: eu}
+"""
+
+
+def test_secret_env_placeholder_in_parameters_is_not_carried_over_as_plain_text(tmp_path, cli, monkeypatch):
+    """Prefect would resolve `{{ $X_API_TOKEN }}` in parameters at deploy time and store the
+    value in the deployment's parameters in plain text; convert leaves it out with a located
+    warning saying where to put it, and writes output that validates and applies."""
+    name = f"par{uuid.uuid4().hex[:8]}"
+    var, region = f"{name.upper()}_API_TOKEN", f"{name.upper()}_REGION"
+    folder = tmp_path / name
+    folder.mkdir()
+    source = folder / "prefect.yaml"
+    source.write_text(PARAMS_YAML.replace("UNAME", name.upper()).replace("NAME", name))
+    (folder / "flows.py").write_text(
+        "from prefect import flow\n\n@flow\ndef job(api_token: str = '', header: str = '', region: str = ''):\n"
+        "    pass\n"
+    )
+    monkeypatch.setenv(var, SECRET)
+    monkeypatch.setenv(region, "us-east-1")
+    converted = cli("convert", str(source), "--out", str(folder), "--project", name)
+    assert converted.exit_code == 0, converted.output
+    assert SECRET not in converted.output
+    for line, column in ((10, 7), (11, 7), (15, 22)):
+        assert f"{source}:{line}:{column}: warning[convert.secret-plain-text]" in converted.output, converted.output
+    assert "Secret block" in converted.output and f"from_env: {var}" in converted.output
+    assert "(schedules.0.parameters.api_token)" in converted.output
+    [dep] = [d for d in yaml.safe_load_all((folder / "deployments.yaml").read_text()) if d]
+    assert dep["spec"]["parameters"] == {"region": f"<< env.{region} >>"}
+    assert dep["spec"]["schedules"][0]["parameters"] == {"region": "eu"}
+    project = yaml.safe_load((folder / "project.yaml").read_text())
+    assert var not in project["spec"]["env"] and region in project["spec"]["env"]
+    assert "sensitive" not in project["spec"]["env"][region]
+
+    validated = cli("validate", str(folder))
+    assert validated.exit_code == 0, validated.output
+    server("POST", "/work_pools/", {"name": f"{name}-pool", "type": "process"})
+    _, outcomes, _ = apply_specs(folder)
+    assert all(o.ok for o in outcomes), outcomes
+    deployment = server("GET", f"/deployments/name/job/{name}-dep")
+    assert deployment["parameters"] == {"region": "us-east-1"} and SECRET not in json.dumps(deployment)
+    server("DELETE", f"/deployments/{deployment['id']}")
