@@ -11,6 +11,9 @@ plan refuses, what observe cannot decide, why an apply change failed. Codes are 
 | `apply.server` | apply | the server refused or failed the request |
 | `apply.invalid` | apply | the change cannot be sent (a saved plan's secret cannot be re-read, ...) |
 | `apply.blocked` | apply | an object it depends on failed earlier in the same apply |
+
+A secret in a plain field (`secret.plain-text`, secret_scan.py) is raised from desired_state
+as a SpecError, the spec stage's code.
 """
 
 from __future__ import annotations
