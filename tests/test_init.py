@@ -42,6 +42,13 @@ def test_init_scaffolds_editor_ci_and_hook_files(tmp_path):
     assert (folder / ".github/workflows/pipeform.yml").read_text() == (
         ROOT / "pipeform/templates/github-workflow.yml"
     ).read_text()
+    # The workflow's plan and apply steps use `--env X`: the scaffold has that overlay.
+    workflow = yaml.safe_load((folder / ".github/workflows/pipeform.yml").read_text())
+    envs = {s["with"]["env"] for job in workflow["jobs"].values() for s in job["steps"] if "env" in s.get("with", {})}
+    assert envs
+    for env in envs:
+        checked = pipeform(folder, "validate", "--env", env, "pipelines")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     hooks = {h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     config = yaml.safe_load((folder / ".pre-commit-config.yaml").read_text())
     assert {h["id"] for h in config["repos"][0]["hooks"]} == hooks
