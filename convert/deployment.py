@@ -107,7 +107,14 @@ def _simple_fields(dep: dict[str, Any], base: tuple, spec: dict[str, Any], ph: P
     tags = translate(tags or [], (*base, "tags"), "deploy", ph)
     if tags:
         spec["tags"] = [str(t) for t in tags]
-    for key in ("description", "version", "version_type"):
+    if dep.get("version_type"):
+        report(
+            "convert.version-type",
+            "version_type is not carried over: pipeform writes the version itself (your `version`, the spec's hash"
+            " and the commit SHA) and sends no version_info",
+            (*base, "version_type"),
+        )
+    for key in ("description", "version"):
         value = dep.get(key)
         if value is None or value == "":
             continue

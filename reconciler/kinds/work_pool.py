@@ -49,7 +49,7 @@ class WorkPoolKind(Kind):
             s = doc.spec
             body = {
                 "type": s.type,
-                "description": s.description,
+                "description": s.description or doc.metadata.description,  # as Deployment and Automation
                 "concurrency_limit": s.concurrency_limit,
                 "is_paused": s.paused,
                 "base_job_template": s.base_job_template,

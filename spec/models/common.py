@@ -86,13 +86,17 @@ class Metadata(Strict):
     )
     labels: dict[str, str] = Field(
         default_factory=dict,
-        description="Free-form key/value labels; copied to Prefect tags where the kind has tags.",
+        description="Free-form key/value labels for your own tooling; pipeform never sends them to Prefect.",
         examples=[{"team": "data"}],
     )
     annotations: dict[str, str] = Field(
         default_factory=dict, description="Free-form key/value notes that pipeform never interprets."
     )
-    description: str | None = Field(default=None, description="Human description of the object.")
+    description: str | None = Field(
+        default=None,
+        description="Human description; sent to Prefect where the object has one (Deployment, WorkPool, Automation:"
+        " when `spec.description` is unset; a Flow: its prefect.Flow's), else a note pipeform never interprets.",
+    )
 
 
 class PrefectMetadata(Metadata):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -32,7 +34,23 @@ class Schedule(Strict):
     def _one_kind(self) -> Schedule:
         if sum(v is not None for v in (self.cron, self.interval, self.rrule)) != 1:
             raise ValueError("a schedule needs exactly one of: cron, interval, rrule")
+        # Prefect's cron and rrule schedules have no anchor date and only cron has day_or:
+        # refused rather than dropped on the way to the server.
+        if self.anchor_date is not None and self.interval is None:
+            raise ValueError("`anchor_date` applies to interval schedules only (an rrule takes DTSTART)")
+        if self.day_or is not None and self.cron is None:
+            raise ValueError("`day_or` applies to cron schedules only")
+        if self.anchor_date is not None and not _is_iso_instant(self.anchor_date):
+            raise ValueError(f"`anchor_date` {self.anchor_date!r} is not an ISO 8601 date-time (2026-01-01T00:00:00Z)")
         return self
+
+
+def _is_iso_instant(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 class ConcurrencySpec(Strict):
@@ -70,6 +88,18 @@ class GitSource(Strict):
     )
     include_submodules: bool = Field(default=False, description="Clone submodules too.")
     directory: str | None = Field(default=None, description="Folder inside the repository holding the specs.")
+
+    @model_validator(mode="after")
+    def _clone_args(self) -> GitSource:
+        # What Prefect's git_clone (runner/storage.py GitRepository) refuses on the worker,
+        # so it fails here instead of in every run.
+        if self.branch and self.commit_sha:
+            raise ValueError("give `branch` or `commit_sha`, not both (Prefect's git_clone refuses both)")
+        if self.commit_sha is not None and not re.fullmatch(r"[0-9a-fA-F]{4,64}", self.commit_sha):
+            raise ValueError(f"`commit_sha` {self.commit_sha!r} is not a hexadecimal commit SHA (4 to 64 digits)")
+        if self.branch is not None and self.branch.startswith("-"):
+            raise ValueError("a `branch` cannot start with '-'")
+        return self
 
 
 class DirectorySource(Strict):
@@ -135,7 +165,6 @@ class DeploymentSpec(Strict):
     tags: Tags = Field(default_factory=list)
     description: str | None = Field(default=None, description="Shown in the Prefect UI.")
     version: str | None = Field(default=None, description="Version label; pipeform appends the spec hash and git SHA.")
-    version_type: str | None = Field(default=None, description="prefect.yaml's version_type (kept for parity).")
     paused: bool = Field(default=False, description="Pause every schedule of the deployment.")
     enforce_parameter_schema: bool = Field(default=True, description="Refuse runs whose parameters fail the schema.")
     source: Source | None = Field(default=None, description="Where workers get the code.")

@@ -54,6 +54,16 @@ class ConcurrencyLimitSpec(Strict):
         default=None, description="Make this a tag-based limit on task runs carrying this tag.", examples=["warehouse"]
     )
 
+    @model_validator(mode="after")
+    def _tag_limit_fields(self) -> ConcurrencyLimitSpec:
+        # A tag limit (Prefect's /concurrency_limits/, tag and limit only) has no decay and
+        # cannot be switched off: refused rather than dropped.
+        if self.tag is not None and self.slot_decay_per_second is not None:
+            raise ValueError("`slot_decay_per_second` applies to global limits only: a `tag` limit has no decay")
+        if self.tag is not None and not self.active:
+            raise ValueError("`active: false` applies to global limits only: a `tag` limit is always enforced")
+        return self
+
 
 class ConcurrencyLimitDocument(DocumentBase):
     """kind: ConcurrencyLimit"""
@@ -83,6 +93,8 @@ class VariableSpec(Strict):
     def _from_env_is_secret(self) -> VariableSpec:
         if from_env_name(self.value) and not self.sensitive:
             raise ValueError("a `from_env` value is a secret: set `sensitive: true` (it becomes a Secret block)")
+        if self.sensitive and self.tags:
+            raise ValueError("a `sensitive` variable is a Secret block, which has no tags: remove `tags`")
         return self
 
 

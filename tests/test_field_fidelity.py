@@ -1,0 +1,180 @@
+"""Fields no other test read back from where Prefect keeps them, in one applied spec (one
+apply against the session's real server, then a REST read of every object), and the fields
+Prefect has no place for, refused with a located diagnostic instead of dropped."""
+
+from __future__ import annotations
+
+import pytest
+from server_helpers import FLOW_AND_POOL, apply_specs, plan_specs, project_dir, server
+
+from pipeform.spec import load_project
+
+SPEC = (
+    FLOW_AND_POOL.replace("spec: {type: process}", "spec:\n  type: process\n  queues: [{name: q}]").replace(
+        "metadata: {name: NAME-pool}", "metadata: {name: NAME-pool, description: said in metadata}"
+    )
+    + """\
+---
+apiVersion: pipeform/v1
+kind: Deployment
+metadata: {name: fid}
+spec:
+  flow: NAME-flow
+  work_pool: {name: NAME-pool, queue: q}
+  enforce_parameter_schema: false
+  paused: true
+  concurrency_limit: {limit: 2, collision_strategy: CANCEL_NEW, grace_period_seconds: 120}
+  source:
+    git:
+      repository: https://example.com/acme/pipelines.git
+      commit_sha: 0123abcd
+      include_submodules: true
+      directory: specs
+  schedules:
+    - {slug: c, cron: "0 3 * * 1", day_or: false, timezone: Europe/Paris, max_scheduled_runs: 3}
+    - {slug: i, interval: 900, anchor_date: "2026-03-01T12:00:00+00:00", parameters: {}}
+---
+apiVersion: pipeform/v1
+kind: ConcurrencyLimit
+metadata: {name: NAME-off}
+spec: {limit: 4, active: false, slot_decay_per_second: 0.5}
+---
+apiVersion: pipeform/v1
+kind: Variable
+metadata: {name: NAME_var}
+spec: {value: {k: [1, 2]}, tags: [one, two]}
+---
+apiVersion: pipeform/v1
+kind: Automation
+metadata: {name: NAME-auto, description: from metadata}
+spec:
+  enabled: false
+  tags: [watch]
+  trigger:
+    match: {prefect.resource.id: "prefect.flow-run.*"}
+    for_each: [prefect.resource.id]
+    after: [prefect.flow-run.Running]
+    expect: [prefect.flow-run.Completed]
+    posture: Proactive
+    threshold: 2
+    within: 600
+  actions: [{type: do-nothing}]
+  actions_on_trigger: [{type: cancel-flow-run}]
+  actions_on_resolve: [{type: do-nothing}]
+"""
+)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_rarely_used_fields_reach_the_server(tmp_path):
+    path, name = project_dir(tmp_path, SPEC, prefix="fid")
+    plan, outcomes, _ = apply_specs(path)
+    assert plan.errors == () and outcomes and all(o.ok for o in outcomes), outcomes
+
+    pool = server("GET", f"/work_pools/{name}-pool")
+    assert pool["description"] == "said in metadata"  # metadata.description when spec has none
+
+    dep = server("GET", f"/deployments/name/{name}-flow/fid")
+    assert dep["enforce_parameter_schema"] is False and dep["paused"] is True
+    assert dep["work_queue_name"] == "q"
+    assert dep["global_concurrency_limit"]["limit"] == 2
+    assert dep["concurrency_options"] == {"collision_strategy": "CANCEL_NEW", "grace_period_seconds": 120}
+    clone = dep["pull_steps"][0]["prefect.deployments.steps.git_clone"]
+    assert clone["commit_sha"] == "0123abcd" and clone["include_submodules"] is True and "branch" not in clone
+    assert dep["pull_steps"][1] == {
+        "prefect.deployments.steps.set_working_directory": {"directory": "{{ clone.directory }}/specs"}
+    }
+    schedules = {s["slug"]: s for s in dep["schedules"]}
+    cron = schedules["c"]
+    assert cron["schedule"] == {"cron": "0 3 * * 1", "timezone": "Europe/Paris", "day_or": False}
+    assert cron["max_scheduled_runs"] == 3
+    assert schedules["i"]["schedule"]["interval"] == 900
+    assert schedules["i"]["schedule"]["anchor_date"].startswith("2026-03-01T12:00:00")
+
+    limit = server("GET", f"/v2/concurrency_limits/{name}-off")
+    assert (limit["limit"], limit["active"], limit["slot_decay_per_second"]) == (4, False, 0.5)
+
+    var = server("GET", f"/variables/name/{name}_var")
+    assert var["value"] == {"k": [1, 2]} and {"one", "two"} <= set(var["tags"])
+
+    [auto] = server("POST", "/automations/filter", {"automations": {"name": {"any_": [f"{name}-auto"]}}})
+    assert auto["enabled"] is False and auto["description"] == "from metadata" and "watch" in auto["tags"]
+    t = auto["trigger"]
+    assert (t["posture"], t["threshold"], t["within"]) == ("Proactive", 2, 600.0)
+    assert t["for_each"] == ["prefect.resource.id"] and t["after"] == ["prefect.flow-run.Running"]
+    assert [a["type"] for a in auto["actions"]] == ["do-nothing"]
+    assert [a["type"] for a in auto["actions_on_trigger"]] == ["cancel-flow-run"]
+    assert [a["type"] for a in auto["actions_on_resolve"]] == ["do-nothing"]
+
+    again = plan_specs(path)
+    assert again.pending == (), [(c.address, c.diffs) for c in again.pending]
+
+
+REFUSED = [
+    ("cron + anchor_date", 'cron: "0 1 * * *", anchor_date: "2026-01-01T00:00:00Z"', "interval schedules only"),
+    ("rrule + anchor_date", 'rrule: "FREQ=DAILY", anchor_date: "2026-01-01T00:00:00Z"', "interval schedules only"),
+    ("interval + day_or", "interval: 60, day_or: false", "cron schedules only"),
+    ("bad anchor_date", 'interval: 60, anchor_date: "next tuesday"', "not an ISO 8601"),
+]
+
+
+@pytest.mark.parametrize(("case", "schedule", "message"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_schedule_fields_prefect_has_no_place_for_are_located_errors(write, case, schedule, message):
+    path = write(
+        "d.yaml",
+        "apiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n"
+        "  entrypoint: flows.py:f\n  schedules:\n    - {" + schedule + "}\n",
+    )
+    _, diagnostics = load_project([path])
+    [d] = [d for d in diagnostics if d.severity == "error"]
+    assert message in d.message and (d.origin.line, d.origin.column) == (7, 7), str(d)
+
+
+OTHER_REFUSED = [
+    ("tag limit decay", "ConcurrencyLimit", "{limit: 2, tag: db, slot_decay_per_second: 1}", "has no decay"),
+    ("tag limit inactive", "ConcurrencyLimit", "{limit: 2, tag: db, active: false}", "always enforced"),
+    ("sensitive tags", "Variable", "{value: x, sensitive: true, tags: [a]}", "has no tags"),
+    (
+        "branch and sha",
+        "Deployment",
+        "{entrypoint: 'f.py:f', source: {git: {repository: r, branch: main, commit_sha: abcd}}}",
+        "not both",
+    ),
+    (
+        "sha not hex",
+        "Deployment",
+        "{entrypoint: 'f.py:f', source: {git: {repository: r, commit_sha: main}}}",
+        "hexadecimal",
+    ),
+    (
+        "dash branch",
+        "Deployment",
+        "{entrypoint: 'f.py:f', source: {git: {repository: r, branch: -x}}}",
+        "start with '-'",
+    ),
+    ("version_type", "Deployment", "{entrypoint: 'f.py:f', version_type: 'vcs:git'}", "unknown field 'version_type'"),
+]
+
+
+@pytest.mark.parametrize(("case", "kind", "spec", "message"), OTHER_REFUSED, ids=[c[0] for c in OTHER_REFUSED])
+def test_fields_dropped_on_the_way_to_prefect_are_located_errors(write, case, kind, spec, message):
+    path = write("x.yaml", f"apiVersion: pipeform/v1\nkind: {kind}\nmetadata: {{name: x}}\nspec: {spec}\n")
+    _, diagnostics = load_project([path])
+    errors = [d for d in diagnostics if d.severity == "error"]
+    assert errors and message in errors[0].message and errors[0].origin.line == 4, [str(d) for d in errors]
+
+
+def test_convert_reports_version_type_instead_of_writing_it(tmp_path):
+    from pipeform.convert import convert_files
+
+    (tmp_path / "flows.py").write_text("from prefect import flow\n\n\n@flow\ndef f():\n    pass\n")
+    (tmp_path / "prefect.yaml").write_text(
+        "deployments:\n  - name: d\n    entrypoint: flows.py:f\n    version: '2'\n    version_type: vcs:git\n"
+        "    work_pool: {name: p}\n"
+    )
+    conv = convert_files([tmp_path / "prefect.yaml"], variables={}, import_computed=False)
+    [spec] = [d["spec"] for d in conv.documents if d["kind"] == "Deployment"]
+    assert spec["version"] == "2" and "version_type" not in spec
+    assert [(d.code, d.origin.line) for d in conv.diagnostics if d.code == "convert.version-type"] == [
+        ("convert.version-type", 5)
+    ]
