@@ -25,6 +25,7 @@ from pipeform.environments.deploy import PoolInputs
 from pipeform.environments.deploy import gather as gather_runtimes
 from pipeform.spec import entrypoints
 from pipeform.spec.diagnostics import Diagnostic, SpecError
+from pipeform.spec.flow_names import find_def
 from pipeform.spec.project import Project
 
 from .kinds.block_values import secret_variables
@@ -163,9 +164,7 @@ def _self_contained(source: bytes, func: str) -> bool:
                 return False
             if node.level == 0 and (node.module or "").split(".")[0] in _FIXED_MODULES:
                 fixed |= {a.asname or a.name for a in node.names}
-    fn = next(
-        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == func), None
-    )
+    fn = find_def(tree, func)
     if fn is None:
         return False
     a = fn.args

@@ -75,7 +75,7 @@ class Resolved:
 def resolve(root: str, entrypoint: str) -> Resolved:
     """Where an entrypoint's file is, or why it cannot be used (checked without running it).
     A module path (`pkg.mod.fn`) is the project's `pkg/mod.py` (or `pkg/mod/__init__.py`)."""
-    from .flow_names import module_path, source_file
+    from .flow_names import find_def, module_path, source_file
 
     base = os.path.realpath(root)
     rel, _, func = entrypoint.rpartition(":")
@@ -92,21 +92,19 @@ def resolve(root: str, entrypoint: str) -> Resolved:
     full = os.path.realpath(os.path.join(base, rel))
     if os.path.commonpath([base, full]) != base:
         return Resolved(None, func, ("entrypoint.outside-project", f"{rel} is outside the project folder {base}"))
-    if module is not None and "." in func:
-        func = func.rsplit(".", 1)[-1]  # pkg.mod:Class.method
     if not os.path.isfile(full):
         message = f"entrypoint file {rel} does not exist in the project folder"
         return Resolved(None, func, ("entrypoint.not-found", message), "warning")
     tree, problem = _parse(full)
     if tree is None:
         return Resolved(full, func, ("entrypoint.invalid", f"{rel}: {problem}"))
-    if _function(tree, func) is None:
+    if find_def(tree, func) is None:  # func may be a path (`Class.method`), as import_object reads it
         # `x = flow(fn)`, `x = Flow(fn=...)`, `x = f.with_options(...)`: the flow's parameters
         # are its function's (Prefect's parameter_schema reads flow.fn), read statically
         from .flow_names import resolve as flow_name
 
         wrapped = flow_name(root, entrypoint).function
-        if wrapped and _function(tree, wrapped) is not None:
+        if wrapped and find_def(tree, wrapped) is not None:
             return Resolved(full, wrapped)
         return Resolved(full, func, ("entrypoint.not-found", f"{rel} defines no function or flow {func!r}"))
     return Resolved(full, func)
@@ -122,13 +120,6 @@ def _parse(path: str) -> tuple[ast.Module | None, str]:
         return None, f"syntax error at line {exc.lineno}: {exc.msg}"
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
         return None, f"cannot be read as Python ({type(exc).__name__})"
-
-
-def _function(tree: ast.AST, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    # The first match in ast.walk order, as Prefect's _generate_signature_from_source.
-    return next(
-        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name), None
-    )
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,9 @@ def parameter_schema(root: str, entrypoint: str, allow_exec: bool = False) -> Sc
     if unresolved and allow_exec and not untrusted():
         from prefect.utilities.callables import parameter_schema_from_entrypoint
 
-        schema = parameter_schema_from_entrypoint(f"{found.path}:{found.function}").model_dump(mode="json")
+        # Prefect's static reader finds a function by its own name (not `Class.method`)
+        function = found.function.rsplit(".", 1)[-1]
+        schema = parameter_schema_from_entrypoint(f"{found.path}:{function}").model_dump(mode="json")
         note = f"{entrypoint}: parameter schema computed by running the file's top level ({', '.join(unresolved)})"
         return Schema(schema, True, True, (note,))
     schema = generate_parameter_schema(signature, parameter_docstrings(docstring)).model_dump(mode="json")
@@ -167,8 +160,10 @@ def parameter_schema(root: str, entrypoint: str, allow_exec: bool = False) -> Sc
 
 def static_signature(source: str, func: str, root: str = ".") -> tuple[inspect.Signature, str | None, list[str]]:
     """The function's signature from its source, and what could not be read (by name)."""
+    from .flow_names import find_def
+
     tree = ast.parse(source)
-    fn = _function(tree, func)
+    fn = find_def(tree, func)
     if fn is None:
         raise EntrypointError(f"no function {func!r} in the entrypoint file")
     reader = Reader(tree, root)

@@ -11,7 +11,9 @@ validate or plan) imports the module to learn it.
 Handled, as the module binds them at import (the last top-level binding wins):
 `@flow` / `@flow()` / `@flow(name=...)` / `@prefect.flow(...)` on a def or async def;
 `x = flow(fn)`, `x = flow(name=...)(fn)`, `x = Flow(fn=..., name=...)`, and
-`x = other.with_options(name=...)`.
+`x = other.with_options(name=...)`; after the colon an attribute path, as Prefect's
+import_object follows it (`Class.method`, `Outer.Inner.method`, `instance.method` of a
+module-level `instance = Class()`; a flow method with `@staticmethod` / `@classmethod`).
 """
 
 from __future__ import annotations
@@ -87,11 +89,58 @@ def resolve(root: str | Path, entrypoint: str) -> FlowName:
         return FlowName(None, "missing", f"{file} not found")
     except (OSError, SyntaxError, ValueError, RecursionError) as exc:
         return FlowName(None, "unreadable", f"{file}: {exc}")
-    if "." in obj:  # Class.method: Prefect imports it; the decorator is on the method
-        cls, _, method = obj.partition(".")
-        body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls), None)
-        return _from_bindings(body or [], method, _constants(tree.body))
-    return _from_bindings(tree.body, obj, _constants(tree.body))
+    body, name, problem = object_scope(tree.body, obj)
+    if body is None:
+        return problem
+    return _from_bindings(body, name, _constants(tree.body))
+
+
+def _binds(node: ast.stmt, name: str) -> bool:
+    if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name == name
+    if isinstance(node, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+    return isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name
+
+
+def _binding(body: list[ast.stmt], name: str) -> ast.stmt | None:
+    """The last statement of `body` binding `name` (what the module binds at import)."""
+    return next((n for n in reversed(body) if _binds(n, name)), None)
+
+
+def object_scope(body: list[ast.stmt], path: str) -> tuple[list[ast.stmt] | None, str, FlowName]:
+    """(the body binding the last name of an object path, that name, why not): Prefect's
+    import_object reads `Class.method`, `Outer.Inner.method` and `instance.method` by getattr
+    after the colon; statically, each name before the last is a class the file defines (or a
+    module-level instance of one, `jobs = Jobs()`: its class's attributes)."""
+    *owners, last = path.split(".")
+    for owner in owners:
+        node = _binding(body, owner)
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):  # an instance: its class
+            cls = _binding(body, value.func.id)
+            node = cls if isinstance(cls, ast.ClassDef) else node
+        if node is None:
+            return None, last, FlowName(None, "not-a-flow", f"no definition of {owner!r} (in {path})")
+        if not isinstance(node, ast.ClassDef):
+            what = f"{owner!r} (in {path}) is not a class the file defines"
+            return None, last, FlowName(None, "computed", what, getattr(node, "lineno", None))
+        body = node.body
+    return body, last, FlowName(None, "not-a-flow")
+
+
+def find_def(tree: ast.Module, path: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function an entrypoint's object path names: a bare name is the first function of
+    that name in ast.walk order (as Prefect's _generate_signature_from_source finds it); a
+    dotted one (`Class.method`) the method its classes bind."""
+    if "." not in path:
+        return next(
+            (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == path),
+            None,
+        )
+    body, name, _ = object_scope(tree.body, path)
+    node = _binding(body, name) if body is not None else None
+    return node if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else None
 
 
 def _constants(body: list[ast.stmt]) -> dict[str, str]:

@@ -27,6 +27,14 @@ def run(day: str, retries: int = 2) -> str:
         day: the day to run
     """
     return day + SUFFIX
+
+
+class Runs:
+    @flow(name="Class Flow")
+    @classmethod
+    def daily(cls, day: str, retries: int = 3) -> str:
+        """Runs daily."""
+        return day + SUFFIX
 '''
 
 SPEC = """\
@@ -101,3 +109,31 @@ def test_module_outside_the_project_is_a_located_error(tmp_path, cli):
     assert result.exit_code == 1
     assert "project.yaml:10:15: error[entrypoint.not-found] module 'json.decoder' is not a file" in result.output
     assert "a module of an installed package cannot be read" in result.output
+
+
+def test_module_class_method_read_applied_and_loadable(tmp_path, prefect_api):
+    """`pkg.mod:Class.method` (Prefect's import_object follows the attribute path after the
+    colon): read statically as Prefect loads it, applied, loadable from the pull step folder."""
+    from prefect.utilities.callables import parameter_schema as prefect_schema
+
+    from pipeform.spec.checks import deployment_flow_name
+    from pipeform.spec.entrypoints import parameter_schema
+
+    entry = "pkg.flows:Runs.daily"
+    d, _ = _project(tmp_path, entry)
+    project, diags = load_project([d])
+    assert project is not None and not [x for x in diags if x.severity == "error"], diags
+    loaded = _prefect_loads(d, entry)
+    assert deployment_flow_name(project.deployments["by-module"].spec) == loaded.name == "Class Flow"
+    ours = parameter_schema(str(d), entry)
+    assert not ours.executed and ours.schema == prefect_schema(loaded).model_dump(mode="json")
+    assert set(ours.schema["properties"]) == {"day", "retries"}  # cls left out, as Prefect leaves it
+    _, outcomes, _ = apply_specs(d)
+    assert all(o.ok for o in outcomes), outcomes
+    dep = server("GET", "/deployments/name/Class%20Flow/by-module")
+    assert dep["entrypoint"] == entry and dep["description"] == "Runs daily."
+    assert dep["parameter_openapi_schema"]["properties"]["retries"]["default"] == 3
+    [step] = dep["pull_steps"]
+    folder = step["prefect.deployments.steps.set_working_directory"]["directory"]
+    assert _prefect_loads(folder, dep["entrypoint"]).name == "Class Flow"
+    server("DELETE", f"/deployments/{dep['id']}")

@@ -190,3 +190,100 @@ def test_an_assignment_that_is_not_a_flow_is_still_not_found(tmp_path):
     for obj in ("x", "y", "z"):
         problem = resolve_entrypoint(str(tmp_path), f"f.py:{obj}").problem
         assert problem and problem[0] == "entrypoint.not-found", obj
+
+
+METHODS = '''\
+from prefect import flow
+
+
+def nightly_load(other: str):  # the same name outside the class: not the entrypoint's
+    pass
+
+
+class Jobs:
+    """Jobs."""
+
+    @flow
+    @staticmethod
+    def nightly_load(n: int = 1, tag: str = "x"):
+        """Loads nightly.
+
+        Args:
+            n: how many
+        """
+        return n
+
+    @flow(name="By Class")
+    @classmethod
+    def from_cls(cls, n: int = 2):
+        return n
+
+    @staticmethod
+    @flow(name="static-outer", description="Outer.")
+    def outer(k: int = 3):
+        return k
+
+    @flow
+    def inst(self, z: int = 4):
+        return z
+
+
+class Outer:
+    class Inner:
+        @flow
+        @staticmethod
+        def deep_one(a: int = 0):
+            return a
+
+
+jobs = Jobs()
+'''
+
+
+@pytest.mark.parametrize(
+    ("obj", "name"),
+    [
+        ("Jobs.nightly_load", "nightly-load"),
+        ("Jobs.from_cls", "By Class"),
+        ("Jobs.outer", "static-outer"),
+        ("Jobs.inst", "inst"),
+        ("Outer.Inner.deep_one", "deep-one"),
+        ("jobs.nightly_load", "nightly-load"),
+    ],
+)
+def test_class_method_entrypoints_read_as_prefect_loads_them(tmp_path, obj, name):
+    """`file.py:Class.method` (Prefect's import_object follows the attribute path): the flow
+    name, description and parameter schema (self/cls left out) Prefect's own loader gives."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema as prefect_schema
+
+    from pipeform.spec.entrypoints import parameter_schema
+    from pipeform.spec.entrypoints import resolve as resolve_entrypoint
+
+    (tmp_path / "f.py").write_text(METHODS)
+    entry = f"f.py:{obj}"
+    loaded = load_flow_from_entrypoint(f"{tmp_path}/{entry}")
+    found = resolve(tmp_path, entry)
+    assert (found.name, found.description) == (loaded.name, loaded.description) and loaded.name == name
+    assert resolve_entrypoint(str(tmp_path), entry).problem is None
+    ours = parameter_schema(str(tmp_path), entry)
+    assert not ours.executed and ours.exact
+    assert ours.schema == prefect_schema(loaded).model_dump(mode="json")
+    assert "other" not in ours.schema["properties"]
+
+
+def test_class_method_deployment_validates_and_a_missing_attribute_is_located(write):
+    write("flows/f.py", METHODS)
+    path = write(
+        "d.yaml",
+        DEPLOYMENT.replace("update_ncbi_datasets", "Jobs.from_cls").replace("FLOW_NAME", "")
+        + '---\napiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: gone}\nspec:\n  entrypoint: "flows/f.py:Jobs.gone"\n',
+    )
+    project, diags = load_project([path.parent])
+    assert project is None
+    [error] = [d for d in diags if d.severity == "error"]
+    assert error.code == "entrypoint.not-found" and "Jobs.gone" in error.message
+    assert (error.origin.line, error.origin.column) == (11, 15)  # the second document's entrypoint
+    path.write_text(path.read_text().split("---\n")[0])
+    project, diags = load_project([path.parent])
+    assert diags == [] and deployment_flow_name(project.deployments["Cybergov MAGI Voter"].spec) == "By Class"

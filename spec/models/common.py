@@ -14,10 +14,12 @@ CALLABLE_PATTERN = (
     r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 )
 # 'path/to/file.py:function', or a module path as Prefect's import_object takes it:
-# 'pkg.module.function' or 'pkg.module:function' (read from the project's own files).
+# 'pkg.module.function' or 'pkg.module:function' (read from the project's own files); after a
+# colon an attribute path too, as import_object follows it ('file.py:Class.method').
+_OBJECT = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 ENTRYPOINT_PATTERN = (
-    r"^([^:]+\.py:[A-Za-z_][A-Za-z0-9_]*"
-    r"|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:|\.)[A-Za-z_][A-Za-z0-9_]*)$"
+    rf"^([^:]+\.py:{_OBJECT}"
+    rf"|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:{_OBJECT}|\.[A-Za-z_][A-Za-z0-9_]*))$"
 )
 # Names of Prefect objects follow Prefect's own rules (prefect.types.names): flows, deployments,
 # work pools, global limits and automations take anything but '/', '%', '&', '>', '<' (and not

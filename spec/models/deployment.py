@@ -150,7 +150,7 @@ class DeploymentSpec(Strict):
     entrypoint: str | None = Field(
         default=None,
         pattern=ENTRYPOINT_PATTERN,
-        description="Existing Python flow: 'path/to/file.py:function', or a module path of the project ('pkg.module.function').",
+        description="Existing Python flow: 'path/to/file.py:function' ('file.py:Class.method' for a flow method), or a module path of the project ('pkg.module.function', 'pkg.module:Class.method').",
         examples=["flows/etl.py:nightly", "my_pkg.flows.nightly"],
     )
     flow_name: PrefectName | None = Field(
