@@ -137,6 +137,8 @@ def _load_project(
     diagnostics.extend(_entrypoint_problems(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
     diagnostics.extend(check_secrets.check_secrets(documents, taints, locate))
+    wrong = check_secrets.from_sensitive_env(documents, taints, locate)
+    diagnostics = [d for d in diagnostics if d not in wrong]
     secrets = values.secrets(ctx)
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
     if any(d.severity == "error" for d in diagnostics):

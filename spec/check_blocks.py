@@ -44,6 +44,17 @@ def _placeholders(value: Any) -> Any:
     return value
 
 
+def literal_secret(path: tuple[str, ...], origin: Origin) -> Diagnostic:
+    """A secret field written in the spec (check_secrets.py drops it when the value came from
+    a sensitive `<< env.X >>`: then it is not in git)."""
+    return Diagnostic(
+        "block.literal-secret",
+        f"secret field {'.'.join(path)!r} is written in the spec; use {{from_env: VAR}} to keep it out of git",
+        origin,
+        severity="warning",
+    )
+
+
 def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator[Diagnostic]:
     blocks = _valid(by_kind, "Block")
     installed = block_types.installed() if blocks else {}
@@ -76,12 +87,7 @@ def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator
         for path in block_types.secret_paths(doc.spec.data, bt.secret_fields):
             value = _get(doc.spec.data, path)
             if value is not None and not from_env_name(value) and not _all_from_env(value):
-                yield Diagnostic(
-                    "block.literal-secret",
-                    f"secret field {'.'.join(path)!r} is written in the spec; use {{from_env: VAR}} to keep it out of git",
-                    at("type"),  # not the value's line: validate never prints a secret
-                    severity="warning",
-                )
+                yield literal_secret(path, at("type"))  # not the value's line: validate never prints a secret
     for vname, var in _valid(by_kind, "Variable").items():
         secret = variable_secret_name(vname)
         if var.spec.sensitive and secret in blocks:

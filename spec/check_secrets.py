@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from . import block_types
+from .check_blocks import literal_secret
 from .diagnostics import Diagnostic
 from .load import PathKey
 
@@ -90,3 +91,19 @@ def check_secrets(
             if doc.kind == "Block" and block_types.installed().get(doc.spec.type) is None:
                 message += f"; block type {doc.spec.type!r} is not installed here, so its secret fields are unknown"
             yield Diagnostic(CODE, message, locate(*ident, path), hint=hint(names))
+
+
+def from_sensitive_env(
+    documents: Iterable[Any], taints: Mapping[tuple[str, str], Taint], locate: Any
+) -> set[Diagnostic]:
+    """The `block.literal-secret` warnings that are wrong: the secret field's value came from
+    a sensitive `<< env.X >>` (read from the environment, not written in git)."""
+    out: set[Diagnostic] = set()
+    for doc in documents:
+        if doc.kind != "Block":
+            continue
+        for path in taints.get((doc.kind, doc.metadata.name), {}):
+            if path[:2] == ("spec", "data") and secret_destination(doc, path):
+                field = tuple(str(p) for p in path[2:])
+                out.add(literal_secret(field, locate("Block", doc.metadata.name, ("spec", "type"))))
+    return out

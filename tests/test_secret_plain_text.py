@@ -71,6 +71,11 @@ ROUTES = {
         DEPLOYMENT + "  schedules:\n    - {cron: '0 3 * * *', parameters: {token: << env.PF_PT_TOKEN >>}}\n",
         "<< env",
     ),
+    "deployment-trigger-parameters": (
+        DEPLOYMENT
+        + "  triggers:\n    - {expect: [prefect.flow-run.Failed], parameters: {token: << env.PF_PT_TOKEN >>}}\n",
+        "<< env",
+    ),
     "automation-action": (
         "apiVersion: pipeform/v1\nkind: Automation\nmetadata: {name: NAME-auto}\nspec:\n"
         "  trigger: {expect: [prefect.flow-run.Failed], posture: Reactive, threshold: 1, within: 0}\n"
@@ -239,7 +244,9 @@ spec:
 
 def test_legitimate_routes_apply_and_nothing_readable_holds_the_secret(tmp_path, cli, token, prefect_api):
     path, name = _project(tmp_path, LEGIT)
-    assert cli("validate", path).exit_code == 0
+    validated = cli("validate", path)
+    assert validated.exit_code == 0, validated.output
+    assert "literal-secret" not in validated.output  # read from the environment, not written in git
     result = cli("plan", path)
     assert result.exit_code == 0 and token not in result.output and "(sensitive)" in result.output, result.output
     _, outcomes, _ = apply_specs(path)
