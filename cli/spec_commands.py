@@ -18,7 +18,7 @@ def print_diagnostics(diagnostics, output: str = "human", documents: int | None 
 
 def print_skipped(paths: list[Path]) -> None:
     """Files a folder walk left out (not pipeform documents, or .pipeformignore'd)."""
-    from pipeform.spec.load import discover_all
+    from pipeform.spec.discover import discover_all
 
     for f, why in discover_all(paths).skipped:
         err_console.print(f"[dim]skipped {f}: {why}[/dim]")
@@ -97,8 +97,9 @@ def fmt_cmd(
     check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 when a file would change."),
 ) -> None:
     """Format YAML specs in place, keeping comments and key order."""
+    from pipeform.spec.discover import discover
     from pipeform.spec.fmt import format_file
-    from pipeform.spec.load import discover, read_file
+    from pipeform.spec.load import read_file
 
     files, problems = discover(paths)
     changed: list[Path] = []

@@ -231,7 +231,7 @@ def _new_flow(flow_class: type[Flow[..., Any]], body: Any, kw: dict[str, Any]) -
     """Flow() builds a pydantic model of the signature only to check that parameters can
     be validated (a third of compile time); each run builds its own and validates. Spec
     checks make every compiled signature valid (identifiers, JSON types, no reserved
-    names: spec/checks.py RESERVED_PARAM_PREFIXES), so the check is skipped, not the
+    names: spec/check_params.py RESERVED_PARAM_PREFIXES), so the check is skipped, not the
     validation."""
     validate = kw.pop("validate_parameters", True)
     flow = flow_class(body, validate_parameters=False, **kw)

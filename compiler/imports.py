@@ -8,8 +8,8 @@ import inspect
 import sys
 from typing import Any
 
-from pipeform.spec.checks import deployment_flow_name
 from pipeform.spec.diagnostics import Diagnostic
+from pipeform.spec.flow_names import deployment_flow_name
 from pipeform.spec.project import Project
 
 from .runtime import import_callable

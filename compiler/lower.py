@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from pipeform.spec import expressions as ex
-from pipeform.spec.checks import deployment_flow_name, find_cycle, task_references
+from pipeform.spec.check_expressions import task_references
+from pipeform.spec.check_flows import find_cycle
 from pipeform.spec.diagnostics import Diagnostic, SpecError
+from pipeform.spec.flow_names import deployment_flow_name
 from pipeform.spec.models.block import is_local_path, local_storage_name
 from pipeform.spec.models.flow import FlowSpec, Task
 from pipeform.spec.models.options import (

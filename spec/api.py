@@ -18,9 +18,11 @@ from pydantic import ValidationError
 from pipeform import masking
 
 from . import check_secrets, checks, deployment_defaults, entrypoints, flow_names, schema, values
+from .check_base import Locate
 from .diagnostics import Diagnostic, Origin, SpecError, did_you_mean
 from .load import PathKey, SourceDocument, load
 from .models import KINDS
+from .models.deployment import DeploymentDefaults
 from .models.options import Defaults
 from .models.project import ProjectDocument
 from .project import Project
@@ -63,11 +65,41 @@ def _load_project(
     diagnostics: list[Diagnostic],
     where: _Where,
 ) -> tuple[Project | None, list[Diagnostic]]:
+    sources = _read(paths, diagnostics)
+    raw_ok, invalid = _schema_valid(sources, diagnostics, where)
+    settings = _settings(raw_ok, sources, env, environ, diagnostics)
+    documents, located, taints = _models(raw_ok, settings, diagnostics, invalid, where)
+
+    def locate(kind: str, name: str, path: PathKey, key: bool = False) -> Origin:
+        src = located.get((kind, name))
+        return src.locate(path, key=key) if src else Origin("?")
+
+    where.file = str(paths[0]) if paths else "."
+    root = _root(paths, settings.source)
+    documents = _checked(documents, settings.defaults.deployment, root, locate, invalid, diagnostics)
+    diagnostics.extend(check_secrets.check_secrets(documents, taints, locate))
+    wrong = check_secrets.from_sensitive_env(documents, taints, locate)
+    diagnostics = [d for d in diagnostics if d not in wrong]
+    secrets = values.secrets(settings.ctx)
+    diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
+    if any(d.severity == "error" for d in diagnostics):
+        return None, diagnostics
+    return _project(paths, env, settings, documents, located, root, secrets), diagnostics
+
+
+def _read(paths: list[Path], diagnostics: list[Diagnostic]) -> list[SourceDocument]:
+    """Steps 1-2: the project's files, parsed."""
     sources: list[SourceDocument] = []
     for docs, problems in load(paths):
         sources.extend(docs)
         diagnostics.extend(problems)
+    return sources
 
+
+def _schema_valid(
+    sources: list[SourceDocument], diagnostics: list[Diagnostic], where: _Where
+) -> tuple[list[SourceDocument], set[tuple[str, str]]]:
+    """Step 3: the documents the JSON Schema accepts, and the (kind, name) of those it refuses."""
     raw_ok: list[SourceDocument] = []
     invalid: set[tuple[str, str]] = set()
     for src in sources:
@@ -87,7 +119,30 @@ def _load_project(
             raw_ok.append(src)
         else:
             invalid.add(_identity(src.data))
+    return raw_ok, invalid
 
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """The Project document (None when absent or refused) and what it gives the others."""
+
+    document: ProjectDocument | None
+    source: SourceDocument | None
+    taint: dict[PathKey, frozenset[str]]  # the Project's strings that read sensitive variables
+    values: dict[str, Any]  # compile-time values, the chosen overlay's applied
+    ctx: dict[str, Any]  # what `<< >>` expressions read
+    defaults: Defaults  # the overlay's, else the Project's
+
+
+def _settings(
+    raw_ok: list[SourceDocument],
+    sources: list[SourceDocument],
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    diagnostics: list[Diagnostic],
+) -> _Settings:
+    """The Project document, its values with the overlay `env` chose, and the context of
+    the other documents' compile-time expressions."""
     project_taint: dict[PathKey, frozenset[str]] = {}  # strings that read sensitive variables
     settings, settings_src, problems = _project_settings(raw_ok, env, environ, project_taint)
     diagnostics.extend(problems)
@@ -99,20 +154,35 @@ def _load_project(
     project_failed = settings is None and (settings_src is not None or any(_is_project(s) for s in sources))
     value_taint = check_secrets.value_taint(project_taint, env, overlay.values if overlay else ())
     ctx = values.context(None if project_failed else project_values, environ, declared, value_taint)
-    budget = values.Budget()
+    defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
+        settings.spec.defaults if settings else Defaults()
+    )
+    return _Settings(settings, settings_src, project_taint, project_values, ctx, defaults)
 
-    documents: list[Any] = [settings] if settings else []
+
+def _models(
+    raw_ok: list[SourceDocument],
+    settings: _Settings,
+    diagnostics: list[Diagnostic],
+    invalid: set[tuple[str, str]],
+    where: _Where,
+) -> tuple[list[Any], dict[tuple[str, str], SourceDocument], dict[tuple[str, str], check_secrets.Taint]]:
+    """Steps 4-5: compile-time values substituted, then the models; by (kind, name), each
+    document's source and the strings that read sensitive variables. A document refused
+    here joins `invalid`."""
+    budget = values.Budget()
+    documents: list[Any] = [settings.document] if settings.document else []
     located: dict[tuple[str, str], SourceDocument] = {}
     taints: dict[tuple[str, str], check_secrets.Taint] = {}
-    if settings and settings_src:
-        located[("Project", settings.metadata.name)] = settings_src
-        taints[("Project", settings.metadata.name)] = project_taint
+    if settings.document and settings.source:
+        located[("Project", settings.document.metadata.name)] = settings.source
+        taints[("Project", settings.document.metadata.name)] = settings.taint
     for src in raw_ok:
-        if src is settings_src or src.data.get("kind") == "Project":
+        if src is settings.source or src.data.get("kind") == "Project":
             continue
         where.file = src.file
         tainted: dict[PathKey, frozenset[str]] = {}
-        data, problems = values.substitute(src, ctx, budget, tainted=tainted)
+        data, problems = values.substitute(src, settings.ctx, budget, tainted=tainted)
         diagnostics.extend(problems)
         doc = None if problems or data is values.REPORTED else _model(src, data, diagnostics)
         if doc is None:
@@ -121,33 +191,40 @@ def _load_project(
             documents.append(doc)
             located.setdefault((doc.kind, doc.metadata.name), src)
             taints.setdefault((doc.kind, doc.metadata.name), tainted)
+    return documents, located, taints
 
-    def locate(kind: str, name: str, path: PathKey, key: bool = False) -> Origin:
-        src = located.get((kind, name))
-        return src.locate(path, key=key) if src else Origin("?")
 
-    where.file = str(paths[0]) if paths else "."
-    root = _root(paths, settings_src)
-    defaults = (overlay.defaults if overlay and overlay.defaults else None) or (
-        settings.spec.defaults if settings else Defaults()
-    )
-    documents, problems = deployment_defaults.apply(documents, defaults.deployment, locate)
+def _checked(
+    documents: list[Any],
+    defaults: DeploymentDefaults,
+    root: str,
+    locate: Locate,
+    invalid: set[tuple[str, str]],
+    diagnostics: list[Diagnostic],
+) -> list[Any]:
+    """Steps 5b-7: deployment defaults merged, flow names read, entrypoints and semantics checked."""
+    documents, problems = deployment_defaults.apply(documents, defaults, locate)
     diagnostics.extend(problems)
     diagnostics.extend(flow_names.annotate(documents, root, locate))
     diagnostics.extend(_entrypoint_problems(documents, root, locate))
     diagnostics.extend(checks.check_all(documents, locate, invalid))
-    diagnostics.extend(check_secrets.check_secrets(documents, taints, locate))
-    wrong = check_secrets.from_sensitive_env(documents, taints, locate)
-    diagnostics = [d for d in diagnostics if d not in wrong]
-    secrets = values.secrets(ctx)
-    diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
-    if any(d.severity == "error" for d in diagnostics):
-        return None, diagnostics
-    name = settings.metadata.name if settings else (paths[0].resolve() if paths else Path.cwd()).name
+    return documents
+
+
+def _project(
+    paths: list[Path],
+    env: str | None,
+    settings: _Settings,
+    documents: list[Any],
+    located: dict[tuple[str, str], SourceDocument],
+    root: str,
+    secrets: frozenset[str],
+) -> Project:
+    name = settings.document.metadata.name if settings.document else (paths[0].resolve() if paths else Path.cwd()).name
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
-    project = Project(name, env, tuple(documents), project_values, defaults, origins, locators, root=root)
-    return dataclasses.replace(project, secrets=secrets, secret_names=values.secret_names(ctx)), diagnostics
+    project = Project(name, env, tuple(documents), settings.values, settings.defaults, origins, locators, root=root)
+    return dataclasses.replace(project, secrets=secrets, secret_names=values.secret_names(settings.ctx))
 
 
 def _entrypoint_problems(documents: list[Any], root: str, locate: Any) -> list[Diagnostic]:
@@ -288,7 +365,7 @@ def split_projects(paths: Iterable[str | Path]) -> list[list[Path]]:
     """Group spec files by project: a folder holding a Project document starts a project
     that covers everything below it (down to the next such folder). `pipeform validate
     examples/` thus checks each example as its own project."""
-    from .load import discover
+    from .discover import discover
 
     files, _ = discover(paths)
     roots: set[Path] = set()

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import block_types
+from .check_base import Invalid
+from .check_expressions import runtime_expressions, task_references
 from .diagnostics import Diagnostic, Origin
 from .models.automation import BLOCK_ACTIONS
 from .models.block import from_env_name, is_local_path, variable_secret_name
@@ -28,8 +30,6 @@ def _hint(word: str, candidates: Any) -> str | None:
 
 
 def _valid(by_kind: dict[str, dict[str, Any]], kind: str) -> dict[str, Any]:
-    from .checks import Invalid
-
     return {n: d for n, d in by_kind.get(kind, {}).items() if not isinstance(d, Invalid)}
 
 
@@ -257,11 +257,10 @@ def flow_resource_refs(
 ) -> Iterator[Diagnostic]:
     """Every `secrets.`, `variables.`, `blocks.` read of a flow's tasks and `returns`."""
     from . import expressions as ex
-    from .checks import _expressions, task_references
 
     found = [((("tasks", i, *path)), expr) for i, t in enumerate(spec.tasks) for path, expr in task_references(t)]
     if isinstance(spec.returns, str | dict | list):
-        found += list(_expressions(spec.returns, ("returns",)))
+        found += list(runtime_expressions(spec.returns, ("returns",)))
     for path, expr in found:
         if isinstance(expr, ex.ExpressionSyntaxError):
             continue  # reported by check_flow

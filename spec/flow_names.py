@@ -285,7 +285,7 @@ def import_flow_name(root: str | Path, entrypoint: str, timeout: float = 120.0) 
 
 def annotate(documents: list[Any], root: str, locate: Callable[..., Any]) -> list[Any]:
     """Give each entrypoint Deployment its resolved flow name (read by
-    checks.deployment_flow_name) and return the located warnings: a declared `flow_name`
+    deployment_flow_name) and return the located warnings: a declared `flow_name`
     that differs from the entrypoint's, a computed name pipeform cannot read."""
     from .diagnostics import Diagnostic
 
@@ -321,3 +321,13 @@ def annotate(documents: list[Any], root: str, locate: Callable[..., Any]) -> lis
                 )
             )
     return out
+
+
+def deployment_flow_name(spec: Any) -> str:
+    """The Prefect flow name of a Deployment document's spec (its address is FLOW/NAME)."""
+    if spec.flow:
+        return str(spec.flow)
+    if spec.flow_name:
+        return str(spec.flow_name)
+    name: str = spec._entrypoint_flow_name or default_name(function_of(spec.entrypoint))
+    return name

@@ -203,7 +203,7 @@ def test_flow_names_read_from_the_source_next_to_prefect_yaml(tmp_path, cli):
     assert result.exit_code == 0, result.output
     project, _diags = load_project([tmp_path])
     assert project is not None and project.name == "my-project"
-    from pipeform.spec.checks import deployment_flow_name
+    from pipeform.spec.flow_names import deployment_flow_name
 
     names = {n: deployment_flow_name(d.spec) for n, d in project.deployments.items()}
     assert names == {"Vote Daily": "MAGI Vote", "ncbi": "update-ncbi-datasets", "comp": "abc"}

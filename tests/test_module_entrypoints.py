@@ -74,8 +74,8 @@ def _prefect_loads(folder, entrypoint: str):
 def test_module_path_read_statically_as_prefect_loads_it(tmp_path, entry):
     from prefect.utilities.callables import parameter_schema as prefect_schema
 
-    from pipeform.spec.checks import deployment_flow_name
     from pipeform.spec.entrypoints import parameter_schema
+    from pipeform.spec.flow_names import deployment_flow_name
 
     d, _ = _project(tmp_path, entry)
     project, diags = load_project([d])

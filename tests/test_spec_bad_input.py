@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeform.spec.load import MAX_FILE_BYTES
+from pipeform.spec.yaml_limits import MAX_FILE_BYTES
 
 HEADER = "apiVersion: pipeform/v1\nkind: Variable\nmetadata:\n  name: v\n"
 BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(

@@ -2,7 +2,7 @@
 named on the command line is always read; a broken pipeform file is still an error."""
 
 from pipeform.spec import load_project
-from pipeform.spec.load import discover_all
+from pipeform.spec.discover import discover_all
 
 DEPLOYMENT = """\
 apiVersion: pipeform/v1

@@ -4,8 +4,7 @@ without importing it; names with spaces and capitals accepted where Prefect acce
 import pytest
 
 from pipeform.spec import load_project
-from pipeform.spec.checks import deployment_flow_name
-from pipeform.spec.flow_names import resolve
+from pipeform.spec.flow_names import deployment_flow_name, resolve
 
 SOURCES = {
     "bare": 'from prefect import flow\n\n@flow\ndef update_ncbi_datasets(x: int = 1):\n    """Updates.\n\n    In two lines."""\n    return x\n',

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pipeform.spec.checks import deployment_flow_name
+from pipeform.spec.flow_names import deployment_flow_name
 from pipeform.spec.models.automation import DEPLOYMENT_ACTIONS
 
 from ..api import ServerAPI

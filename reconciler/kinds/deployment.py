@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipeform.environments.deploy import deployment_runtime
-from pipeform.spec.checks import deployment_flow_name
+from pipeform.spec.flow_names import deployment_flow_name
 from pipeform.spec.models.deployment import ConcurrencySpec
 
 from ..api import ServerAPI

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from pipeform.spec.checks import deployment_flow_name
+from pipeform.spec.flow_names import deployment_flow_name
 
 from ..changes import ResourceChange
 from ..normalize import instant, seconds
