@@ -116,8 +116,8 @@ def test_module_class_method_read_applied_and_loadable(tmp_path, prefect_api):
     colon): read statically as Prefect loads it, applied, loadable from the pull step folder."""
     from prefect.utilities.callables import parameter_schema as prefect_schema
 
-    from pipeform.spec.checks import deployment_flow_name
     from pipeform.spec.entrypoints import parameter_schema
+    from pipeform.spec.flow_names import deployment_flow_name
 
     entry = "pkg.flows:Runs.daily"
     d, _ = _project(tmp_path, entry)
