@@ -218,3 +218,64 @@ def test_adoption_keeps_deployment_ids_and_scheduled_runs(tmp_path):
     again = _run([sys.executable, "-m", "pipeform", "plan", ".", "--detailed-exitcode"], folder)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     _delete(after)
+
+
+METHOD_FLOWS = '''\
+from prefect import flow
+
+
+class Reports:
+    """Reports."""
+
+    @flow(name="Weekly Report")
+    @staticmethod
+    def weekly(week: int = 1, team: str = "data"):
+        """Builds the weekly report.
+
+        Args:
+            week: ISO week number
+        """
+        return week
+
+    @flow
+    @classmethod
+    def monthly_summary(cls, month: int = 1):
+        """Sums the month up."""
+        return month
+'''
+
+
+def test_class_method_entrypoints_as_prefect_deploy_stores_them(tmp_path):
+    """`file.py:Class.method` and `pkg.mod:Class.method` (Prefect's import_object follows the
+    attribute path): prefect deploy and convert + apply store the same flow names,
+    entrypoints, descriptions and parameter schemas, and the next plan is empty."""
+    tag = uuid.uuid4().hex[:6]
+    folder = tmp_path / "methods"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "flows.py").write_text(METHOD_FLOWS)
+    (folder / "pkg" / "__init__.py").write_text("")
+    (folder / "pkg" / "reports.py").write_text(METHOD_FLOWS)
+    pool = f"methods-{tag}"
+    server("POST", "/work_pools/", _pool_body(pool, set()))
+    deployments = [
+        {"name": f"weekly-{tag}", "entrypoint": "flows.py:Reports.weekly", "parameters": {"week": 3}},
+        {"name": f"monthly-{tag}", "entrypoint": "pkg.reports:Reports.monthly_summary"},
+    ]
+    for d in deployments:
+        d["work_pool"] = {"name": pool}
+    (folder / "prefect.yaml").write_text(yaml.safe_dump({"name": "methods", "deployments": deployments}))
+    names = {d["name"] for d in deployments}
+    deployed = _run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    by_prefect = _snapshot(names)
+    assert set(by_prefect) == {("Weekly Report", f"weekly-{tag}"), ("monthly-summary", f"monthly-{tag}")}
+    assert set(by_prefect[("Weekly Report", f"weekly-{tag}")]["parameter_schema"]["properties"]) == {"week", "team"}
+    _delete(by_prefect)
+
+    applied = _convert_and(folder, f"methods-{tag}")
+    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-3000:]
+    by_pipeform = _snapshot(names)
+    _same(by_prefect, by_pipeform)
+    again = _run([sys.executable, "-m", "pipeform", "plan", ".", "--detailed-exitcode"], folder)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    _delete(by_pipeform)
