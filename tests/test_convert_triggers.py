@@ -257,3 +257,28 @@ def test_import_writes_prefect_deploy_triggers_back_under_the_deployment(tmp_pat
     server("DELETE", f"/automations/{hand['id']}")
     _owned_deleted(dep["id"])
     server("DELETE", f"/deployments/{dep['id']}")
+
+
+def test_an_owned_automation_the_spec_does_not_name_is_left_alone(tmp_path):
+    """The documented difference from prefect deploy: a trigger removed from prefect.yaml
+    after `prefect deploy` leaves an automation the deployment owns; Prefect's redeploy would
+    delete it, pipeform (which cannot read ownership back) leaves it, even with --prune, and
+    plans nothing for it."""
+    folder, name = _folder(tmp_path)
+    _ok(_run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], folder))
+    dep = _deployment(name)
+    before = _snapshot(dep["id"])
+    leftover = f"{name}-ingest__automation_3"
+    text = (folder / "prefect.yaml").read_text()
+    (folder / "prefect.yaml").write_text(text.split("      - type: sequence")[0])  # the third trigger removed
+    pipeform = [sys.executable, "-m", "pipeform"]
+    _ok(_run([*pipeform, "convert", "prefect.yaml", "--out", ".", "--project", name], folder))
+    _ok(_run([*pipeform, "apply", ".", "--auto-approve", "--adopt", "--prune"], folder))
+    after = _snapshot(dep["id"])
+    assert set(after) == set(before) and after[leftover] == before[leftover]  # same id, untouched
+    planned = _run([*pipeform, "plan", ".", "--prune", "--detailed-exitcode"], folder)
+    _ok(planned)
+    assert leftover not in planned.stdout
+    _owned_deleted(dep["id"])  # Prefect's own cleanup still knows it is the deployment's
+    assert _snapshot(dep["id"]) == {}
+    server("DELETE", f"/deployments/{dep['id']}")
