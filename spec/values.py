@@ -17,7 +17,7 @@ from typing import Any
 from jinja2.exceptions import TemplateError, UndefinedError
 
 from . import expressions as ex
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Origin
 from .limits import Budget
 from .load import SourceDocument
 
@@ -178,37 +178,44 @@ def substitute(
             return value
         except ex.UsesFailed:
             reported = True
-        except ex.NotDeclared as exc:
-            problems.append(
-                Diagnostic(
-                    "value.undefined",
-                    f"environment variable {exc} is not declared, so it is not read",
-                    doc.locate(path),
-                    hint=f"declare it in the Project document: spec.env.{exc}: {{}} (or name it {ENV_PREFIX}...)",
-                )
-            )
-        except ex.ExpressionLimit as exc:
-            problems.append(Diagnostic(exc.code, f"{_name(text)}: {exc}", doc.locate(path)))
-        except ex.ExpressionFailed as exc:
-            problems.append(Diagnostic("value.invalid", f"{_name(text)} failed: {exc}", doc.locate(path)))
-        except ex.ExpressionSyntaxError as exc:
-            problems.append(Diagnostic("value.syntax", str(exc), doc.locate(path)))
-        except UndefinedError as exc:
-            unset = str(exc).startswith("environment variable")
-            problems.append(
-                Diagnostic(
-                    "value.undefined",
-                    f"{_name(text)}: {exc}" if unset else f"{_name(text)} is not defined ({exc})",
-                    doc.locate(path),
-                    hint="set it, give it a default in spec.env, or use | default('...')" if unset else _known(ctx),
-                )
-            )
-        except TemplateError as exc:
-            problems.append(Diagnostic("value.syntax", f"invalid expression: {exc}", doc.locate(path)))
+        except (
+            ex.NotDeclared,
+            ex.ExpressionLimit,
+            ex.ExpressionFailed,
+            ex.ExpressionSyntaxError,
+            TemplateError,
+        ) as exc:
+            problems.append(_problem(exc, text, doc.locate(path), ctx))
         return Poisoned() if poison and len(problems) > count else text
 
     data = ex.walk_strings(doc.data, replace)
     return (REPORTED if reported and not problems else data), problems
+
+
+def _problem(exc: Exception, text: str, where: Origin, ctx: Mapping[str, Any]) -> Diagnostic:
+    """The diagnostic of a compile-time expression that failed to render."""
+    if isinstance(exc, ex.NotDeclared):
+        return Diagnostic(
+            "value.undefined",
+            f"environment variable {exc} is not declared, so it is not read",
+            where,
+            hint=f"declare it in the Project document: spec.env.{exc}: {{}} (or name it {ENV_PREFIX}...)",
+        )
+    if isinstance(exc, ex.ExpressionLimit):
+        return Diagnostic(exc.code, f"{_name(text)}: {exc}", where)
+    if isinstance(exc, ex.ExpressionFailed):
+        return Diagnostic("value.invalid", f"{_name(text)} failed: {exc}", where)
+    if isinstance(exc, ex.ExpressionSyntaxError):
+        return Diagnostic("value.syntax", str(exc), where)
+    if isinstance(exc, UndefinedError):
+        unset = str(exc).startswith("environment variable")
+        return Diagnostic(
+            "value.undefined",
+            f"{_name(text)}: {exc}" if unset else f"{_name(text)} is not defined ({exc})",
+            where,
+            hint="set it, give it a default in spec.env, or use | default('...')" if unset else _known(ctx),
+        )
+    return Diagnostic("value.syntax", f"invalid expression: {exc}", where)
 
 
 def _name(text: str) -> str:
