@@ -228,9 +228,16 @@ class DeploymentKind(Kind):
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
         """Each deployment as a Deployment document, with its trigger automations as its
         `triggers` (trigger_import.py)."""
+        from pipeform.compiler import LOADER_MODULE
+
         triggers = deployment_triggers(server)
         for dep in server["deployments"]:
             flow = server["flows"].get(dep["flow_id"], "?")
+            if (dep.get("entrypoint") or "").startswith(f"{LOADER_MODULE}:"):
+                # Its flow is a Flow document, not a file an import could point at.
+                why = f"Deployment {flow}/{dep['name']}: compiled by pipeform from a Flow document; its specs are its source"
+                yield NotImported("Deployment", dep["name"], why)
+                continue
             if not importable_entrypoint(dep):
                 why = f"Deployment {flow}/{dep['name']}: entrypoint {dep.get('entrypoint') or ''!r} is not 'file.py:function'"
                 yield NotImported("Deployment", dep["name"], why)
