@@ -75,7 +75,10 @@ def lock_input(project: Any, env_doc: Any, plugins: tuple[str, ...]) -> LockInpu
         return None  # a target Python alone still gets a lock: the worker must check it
     text = None
     if file_name:
-        path = file_name if os.path.isabs(file_name) else os.path.join(project.root, file_name)
+        root = os.path.realpath(project.root)
+        path = os.path.realpath(os.path.join(root, file_name))
+        if os.path.commonpath([root, path]) != root:  # a symlink out of the project (the model refuses '..')
+            raise OSError(f"{file_name!r} resolves to {path}, outside the project folder {root}: not read")
         with open(path, encoding="utf-8") as f:  # OSError: reported by the caller, located
             text = f.read()
     return LockInput(reqs, file_name, text, plugins, python, platform)

@@ -74,6 +74,9 @@ def check_expr(
     except TemplateError as exc:
         yield Diagnostic("expr.syntax", f"invalid expression '$[ {expr.source} ]': {exc.message}", where())
         return
+    if unsafe := ex.dunder_names(expr.source):
+        message = f"{', '.join(unsafe)} cannot be used in '$[ {expr.source} ]' (the sandbox refuses it)"
+        yield Diagnostic("expr.unsafe", message, where())
     for ref in refs:
         root = ref[0]
         if root not in allow:

@@ -85,11 +85,16 @@ def discover_all(paths: Iterable[str | Path]) -> Discovery:
         p = Path(raw)
         if p.is_dir():
             specs = _ignore_specs(p)
+            inside = p.resolve()
             for f in sorted(f for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file()):
                 if ".pipeform" in f.relative_to(p).parts:
                     continue
                 if specs and _ignored(f, specs):
                     skipped.append((f, f"excluded by {IGNORE_FILE}"))
+                elif f.is_symlink() and not f.resolve().is_relative_to(inside):
+                    # a link in a (pull request's) tree must not read the machine's files
+                    why = f"{f} is a symbolic link to {f.resolve()}, outside {p}: not read"
+                    problems.append(Diagnostic("file.outside", why, Origin(str(f))))
                 elif not looks_like_pipeform(f):
                     skipped.append((f, "not a pipeform document (no `apiVersion: pipeform/...`)"))
                 else:

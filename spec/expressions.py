@@ -247,6 +247,20 @@ def _references(source: str) -> tuple[tuple[str, ...], ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=4096)
+def dunder_names(source: str) -> tuple[str, ...]:
+    """`__x__`-style attributes or keys an expression reaches for (`''.__class__`,
+    `x['__globals__']`): what a sandbox escape starts with. The sandbox refuses them when
+    the flow runs; validate names them first. Raises TemplateError."""
+    try:
+        tree = _ENV.parse("{{ (" + source + ") }}")
+    except RecursionError:
+        raise TemplateSyntaxError("expression nests too deeply", 1, None, None) from None
+    found = [n.attr for n in tree.find_all(nodes.Getattr)]
+    found += [n.arg.value for n in tree.find_all(nodes.Getitem) if isinstance(n.arg, nodes.Const)]
+    return tuple(sorted({f for f in found if isinstance(f, str) and f.startswith("__")}))
+
+
 def raw_source(source: str) -> str | None:
     """The expression without its final `| raw` (a value pasted into a shell command as
     code, compiler/shell.py), or None when it does not end with one."""

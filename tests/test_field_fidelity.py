@@ -21,6 +21,7 @@ metadata: {name: fid}
 spec:
   flow: NAME-flow
   work_pool: {name: NAME-pool, queue: q}
+  environment: NAME-env
   enforce_parameter_schema: false
   paused: true
   concurrency_limit: {limit: 2, collision_strategy: CANCEL_NEW, grace_period_seconds: 120}
@@ -33,6 +34,11 @@ spec:
   schedules:
     - {slug: c, cron: "0 3 * * 1", day_or: false, timezone: Europe/Paris, max_scheduled_runs: 3}
     - {slug: i, interval: 900, anchor_date: "2026-03-01T12:00:00+00:00", parameters: {}}
+---
+apiVersion: pipeform/v1
+kind: Environment
+metadata: {name: NAME-env}
+spec: {requirements_file: reqs/requirements.txt}
 ---
 apiVersion: pipeform/v1
 kind: ConcurrencyLimit
@@ -68,6 +74,8 @@ spec:
 @pytest.mark.usefixtures("prefect_api")
 def test_rarely_used_fields_reach_the_server(tmp_path):
     path, name = project_dir(tmp_path, SPEC, prefix="fid")
+    (path / "reqs").mkdir()
+    (path / "reqs" / "requirements.txt").write_text("six==1.17.0\n")
     plan, outcomes, _ = apply_specs(path)
     assert plan.errors == () and outcomes and all(o.ok for o in outcomes), outcomes
 
@@ -75,6 +83,8 @@ def test_rarely_used_fields_reach_the_server(tmp_path):
     assert pool["description"] == "said in metadata"  # metadata.description when spec has none
 
     dep = server("GET", f"/deployments/name/{name}-flow/fid")
+    lock = dep["job_variables"]["env"]["PIPEFORM_ENVIRONMENT_LOCK"]  # what the worker builds the venv from
+    assert "\nsix==1.17.0\n" in lock and dep["job_variables"]["command"] == "python -m pipeform.environments.launch"
     assert dep["enforce_parameter_schema"] is False and dep["paused"] is True
     assert dep["work_queue_name"] == "q"
     assert dep["global_concurrency_limit"]["limit"] == 2
@@ -108,6 +118,26 @@ def test_rarely_used_fields_reach_the_server(tmp_path):
 
     again = plan_specs(path)
     assert again.pending == (), [(c.address, c.diffs) for c in again.pending]
+
+    # `pipeform import` of it: the deployment compiled from a Flow document is named as
+    # skipped (its specs are its source), not written with the loader as an entrypoint
+    # that then fails `validate` (entrypoint.not-found).
+    imported = _imported(name="fid")
+    assert not [d for d in imported.documents if d["kind"] == "Deployment"]
+    assert any(f"{name}-flow/fid" in s and "Flow document" in s for s in imported.skipped), imported.skipped
+
+
+def _imported(name: str):
+    import asyncio
+
+    from pipeform.reconciler.api import ServerAPI
+    from pipeform.reconciler.importer import read_server, to_documents
+
+    async def go():
+        async with ServerAPI.from_env() as api:
+            return to_documents(await read_server(api), ("Deployment",), name)
+
+    return asyncio.run(go())
 
 
 REFUSED = [

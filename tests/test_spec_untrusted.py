@@ -181,3 +181,75 @@ def test_internal_error_is_reported_with_the_file_and_valid_json(cli, write, mon
     [d] = payload["diagnostics"]
     assert d["code"] == "internal.error" and d["file"] == str(path)
     assert "boom" in d["message"] and "report" in d["hint"]
+
+
+ESCAPES = [
+    ("shell", 'shell: echo "$[ params.p.__class__.__mro__ ]"', "__class__, __mro__", 8),
+    ("input-key", "python: m:f\n      inputs: {v: \"$[ params.p['__globals__'] ]\"}", "__globals__", 9),
+    ("const-base", "python: m:f\n      inputs: {v: \"$[ ''.__class__ ]\"}", "__class__", 9),
+]
+
+
+@pytest.mark.parametrize(("name", "task", "names", "line"), ESCAPES, ids=[e[0] for e in ESCAPES])
+def test_runtime_expression_reaching_for_dunders_is_located(cli, write, name, task, names, line):
+    """The run-time sandbox refuses `__x__` when the flow runs; validate says so first."""
+    flow = "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  parameters: {p: {type: string}}\n"
+    path = write(f"{name}.yaml", flow + "  tasks:\n    - name: a\n      " + task + "\n")
+    result = cli("validate", path, "--output", "json")
+    assert result.exit_code == 1, result.output
+    [d] = json.loads(result.output)["diagnostics"]
+    assert d["code"] == "expr.unsafe" and names in d["message"] and d["line"] == line, d
+
+
+def test_underscore_keys_of_results_stay_usable(write):
+    flow = "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  tasks:\n"
+    tasks = "    - {name: a, python: m:f}\n    - {name: b, python: m:f, inputs: {v: \"$[ tasks.a.result['_id'] ]\"}}\n"
+    _, diagnostics = load_project([write("ok.yaml", flow + tasks)])
+    assert [d for d in diagnostics if d.severity == "error"] == []
+
+
+def test_symlink_out_of_the_tree_is_refused_and_never_read(cli, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text("token: hunter2-SECRET\nkind: Flow\n  bad: [\n")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "ok.yaml").write_text("apiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: ok}\nspec: {value: 1}\n")
+    (tree / "v.txt").write_text("apiVersion: pipeform/v1\nkind: Variable\nmetadata: {name: v}\nspec: {value: 2}\n")
+    (tree / "sub" / "inside.yaml").symlink_to(tree / "v.txt")  # a link within the tree is read
+    (tree / "leak.yaml").symlink_to(outside / "secret.yaml")
+    result = cli("validate", tree, "--output", "json")
+    assert result.exit_code == 1 and "hunter2" not in result.output, result.output
+    [d] = json.loads(result.output)["diagnostics"]
+    assert d["code"] == "file.outside" and d["file"].endswith("leak.yaml"), d
+    (tree / "leak.yaml").unlink()
+    result = cli("validate", tree, "--output", "json")
+    assert result.exit_code == 0 and "2 documents OK" in result.output, result.output
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "../outside/reqs.txt", "a/../../reqs.txt"])
+def test_requirements_file_outside_the_project_is_located(write, path):
+    env = f"apiVersion: pipeform/v1\nkind: Environment\nmetadata: {{name: e}}\nspec:\n  requirements_file: {path}\n"
+    _, diagnostics = load_project([write("env.yaml", env)])
+    [d] = [d for d in diagnostics if d.severity == "error"]
+    assert "inside the project folder" in d.message and d.origin.line == 5, str(d)
+
+
+def test_requirements_file_linked_out_of_the_project_is_not_read(tmp_path):
+    from pipeform.environments.deploy import lock_project
+    from pipeform.spec import load_project_or_raise
+
+    (tmp_path / "outside.txt").write_text("hunter2-SECRET\n")
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "reqs.txt").symlink_to(tmp_path / "outside.txt")
+    (folder / "f.py").write_text("from prefect import flow\n\n\n@flow\ndef f():\n    pass\n")
+    (folder / "p.yaml").write_text(
+        "apiVersion: pipeform/v1\nkind: Project\nmetadata: {name: p}\nspec: {}\n---\n"
+        "apiVersion: pipeform/v1\nkind: Environment\nmetadata: {name: e}\nspec: {requirements_file: reqs.txt}\n---\n"
+        "apiVersion: pipeform/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {entrypoint: 'f.py:f', environment: e}\n"
+    )
+    _, problems = lock_project(load_project_or_raise([folder]))
+    [(kind, _, path, code, message)] = problems
+    assert (kind, path, code) == ("Environment", ("spec", "requirements_file"), "environment.file")
+    assert "outside the project folder" in message and "hunter2" not in message

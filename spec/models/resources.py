@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -143,7 +144,7 @@ class EnvironmentSpec(Strict):
     )
     requirements_file: str | None = Field(
         default=None,
-        description="A requirements.txt, pyproject.toml or uv.lock (relative to the project root) to lock from.",
+        description="A requirements.txt, pyproject.toml or uv.lock inside the project folder (a relative path) to lock from.",
         examples=["uv.lock"],
     )
     python: str | None = Field(
@@ -170,6 +171,16 @@ class EnvironmentSpec(Strict):
     env: dict[str, str | EnvVar] = Field(default_factory=dict, description="Environment variables for the run.")
     resources: Resources | None = Field(default=None, description="CPU, memory and GPU for the run.")
     job_variables: dict[str, Any] = Field(default_factory=dict, description="Further job variables.")
+
+    @model_validator(mode="after")
+    def _file_in_project(self) -> EnvironmentSpec:
+        # plan reads it (and may print its lines in uv's errors): never a file outside the project
+        f = self.requirements_file
+        if f is not None and (
+            PurePosixPath(f).is_absolute() or PureWindowsPath(f).is_absolute() or ".." in Path(f).parts
+        ):
+            raise ValueError(f"`requirements_file` {f!r} must be a relative path inside the project folder (no '..')")
+        return self
 
 
 class EnvironmentDocument(DocumentBase):
