@@ -84,11 +84,16 @@ def lock_input(project: Any, env_doc: Any, plugins: tuple[str, ...]) -> LockInpu
     return LockInput(reqs, file_name, text, plugins, python, platform)
 
 
-def lock_project(project: Any) -> tuple[Locks, list[tuple[str, str, tuple, str, str]]]:
+DocProblem = tuple[
+    str, str, tuple[str | int, ...], str, str
+]  # (kind, document name, path, code, message): located by the caller
+
+
+def lock_project(project: Any) -> tuple[Locks, list[DocProblem]]:
     """Lock what the project's deployments use. Returns (locks, problems) where a problem is
     (kind, name, path, code, message) to be located by the caller."""
     out: dict[tuple[str | None, tuple[str, ...]], EnvironmentUse] = {}
-    problems: list[tuple[str, str, tuple, str, str]] = []
+    problems: list[DocProblem] = []
     for dep in project.deployments.values():
         s = dep.spec
         env_doc = project.environments.get(s.environment) if s.environment else None
@@ -108,7 +113,7 @@ def lock_project(project: Any) -> tuple[Locks, list[tuple[str, str, tuple, str, 
     return Locks(out), problems
 
 
-def _where(spec: Any, env_doc: Any) -> tuple[str, str, tuple]:
+def _where(spec: Any, env_doc: Any) -> tuple[str, str, tuple[str, ...]]:
     if env_doc is not None:
         field_ = (
             "requirements_file"
@@ -175,9 +180,6 @@ def pool_template(project: Any, pool_name: str | None, inputs: PoolInputs) -> tu
     if server:
         return server.get("type"), dict(server.get("base_job_template") or {})
     return None, None
-
-
-DocProblem = tuple[str, str, tuple, str, str]  # (kind, document name, path, code, message): located by the caller
 
 
 def gather(project: Any, server_pools: Mapping[str, Mapping[str, Any]]) -> tuple[PoolInputs, list[DocProblem]]:

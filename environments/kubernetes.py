@@ -48,10 +48,10 @@ def check_manifest(template: Mapping[str, Any]) -> Iterator[Problem]:
 
 # Values the OpenAPI schemas leave as free strings but the API server refuses otherwise
 # (a Job's pods may only restart Never or OnFailure).
-_ENUMS = {
+_ENUMS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("spec", "template", "spec", "restartPolicy"): ("Never", "OnFailure"),
 }
-_CONTAINER_ENUMS = {"imagePullPolicy": ("Always", "IfNotPresent", "Never")}
+_CONTAINER_ENUMS: dict[str, tuple[str, ...]] = {"imagePullPolicy": ("Always", "IfNotPresent", "Never")}
 
 
 def _enums(doc: dict[str, Any]) -> Iterator[Problem]:

@@ -95,7 +95,7 @@ def target_mismatch(text: str) -> str | None:
 def is_ready(path: Path) -> bool:
     try:
         info = json.loads((path / READY).read_text())
-        return info.get("format") == READY_FORMAT and os.stat(info["record"]).st_mtime == info["mtime"]
+        return bool(info.get("format") == READY_FORMAT and os.stat(info["record"]).st_mtime == info["mtime"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

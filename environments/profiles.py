@@ -108,11 +108,18 @@ def check_quantities(resources: Mapping[str, Any]) -> Iterator[Problem]:
                 yield (field,), "resources.invalid", str(exc)
 
 
-def pool_problems(pool_type: str, template: dict[str, Any], dep_name: str, spec: Any, env_doc: Any) -> Iterator[tuple]:
+DocPath = tuple[str | int, ...]
+# (problem, kind, name, path of the checked value inside that document)
+PoolProblem = tuple[Problem, str, str, DocPath]
+
+
+def pool_problems(
+    pool_type: str | None, template: dict[str, Any], dep_name: str, spec: Any, env_doc: Any
+) -> Iterator[PoolProblem]:
     """(problem, kind, name, path of the checked value) for a deployment on a pool of
     `pool_type` with this effective template; shared by validate and plan."""
     schema = variables_schema(template)
-    sources: list[tuple[str, str, tuple, dict]] = []
+    sources: list[tuple[str, str, DocPath, dict[str, Any]]] = []
     if env_doc is not None:
         sources.append(("Environment", env_doc.metadata.name, ("spec", "job_variables"), env_doc.spec.job_variables))
     sources.append(("Deployment", dep_name, ("spec", "job_variables"), spec.job_variables))

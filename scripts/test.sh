@@ -44,7 +44,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 echo "== import contracts (.importlinter) ==" >&2
 .venv/bin/python scripts/lint_imports.py >&2
 echo "== types (mypy strict, pyproject [tool.mypy]) ==" >&2
-.venv/bin/python scripts/typecheck.py pipeform.compiler pipeform.spec pipeform.reconciler >&2
+.venv/bin/python scripts/typecheck.py >&2  # every package pyproject makes strict
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ "${PIPEFORM_SKIP_POSTGRES:-0}" != 1 ] && [ "$#" -eq 0 ]; then
   echo "== reconciler core tests on PostgreSQL =="

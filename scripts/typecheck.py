@@ -4,7 +4,10 @@ The code folders sit at the repository root and install under `pipeform` through
 package-dir, which mypy cannot follow; this lays out a tree of symlinks named as the
 installed packages and runs mypy there with the repository's [tool.mypy] settings.
 
-    python scripts/typecheck.py pipeform.compiler [pipeform.spec ...]
+    python scripts/typecheck.py [pipeform.compiler pipeform.spec ...]
+
+Without arguments: every package pyproject's [tool.mypy] overrides make strict (the one
+list of strict packages; scripts/test.sh and tests/test_architecture.py use it).
 """
 
 from __future__ import annotations
@@ -35,12 +38,23 @@ def shadow_tree(into: Path, root: Path = ROOT) -> Path:
     return into
 
 
+def strict_packages(root: Path = ROOT) -> list[str]:
+    """The packages pyproject's [[tool.mypy.overrides]] make strict (`pipeform.X`, not `pipeform.X.*`)."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    found: list[str] = []
+    for override in config["tool"]["mypy"].get("overrides", []):
+        if override.get("strict"):
+            modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+            found += [m for m in modules if not m.endswith(".*")]
+    return found
+
+
 def main(packages: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="pipeform-mypy-") as tmp:
         tree = shadow_tree(Path(tmp) / "src")
         args = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
         args += ["--cache-dir", str(Path(tmp) / "cache")]
-        for package in packages or ["pipeform.compiler"]:
+        for package in packages or strict_packages():
             args += ["-p", package]
         return subprocess.run(args, cwd=tree, env={**os.environ, "MYPYPATH": str(tree)}).returncode
 

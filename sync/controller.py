@@ -22,6 +22,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeform.reconciler.api import ApiError, ServerAPI
 from pipeform.reconciler.inputs import git_info
@@ -129,7 +130,7 @@ class Controller:
     def trigger(self) -> None:
         self.wake.set()
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: dict[str, Any]) -> None:
         name = targeted.deployment_of(event)
         if name:
             self.touched.add(name)

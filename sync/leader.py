@@ -43,7 +43,7 @@ class Leadership:
     def __init__(self, api: ServerAPI, project: str, lease_seconds: float = LEASE_SECONDS):
         self.api, self.project, self.lease_seconds = api, project, lease_seconds
         self.lease: Lease | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._seen: tuple[Any, ...] | None = None  # the other holder's note as last read
         self._seen_at = 0.0
 

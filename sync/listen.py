@@ -34,7 +34,7 @@ def github_signature_ok(secret: str | None, body: bytes, header: str | None) -> 
 
 
 def gitlab_token_ok(token: str | None, header: str | None) -> bool:
-    return bool(token) and header is not None and hmac.compare_digest(token.encode(), header.encode())
+    return bool(token and header is not None and hmac.compare_digest(token.encode(), header.encode()))
 
 
 class Probes:
@@ -42,7 +42,7 @@ class Probes:
 
     def __init__(
         self,
-        trigger: Callable[[], None],
+        trigger: Callable[[], object],  # its result is ignored
         alive: Callable[[], bool],
         ready: Callable[[], bool],
         metrics: Callable[[], bytes],

@@ -56,7 +56,7 @@ class EventWatch:
         self.on_event = on_event
         self.connected = False
         self.received = 0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -83,8 +83,9 @@ class EventWatch:
 
     async def _listen(self) -> None:
         from websockets.asyncio.client import connect
+        from websockets.typing import Subprotocol
 
-        async with connect(self.url, subprotocols=["prefect"], open_timeout=10) as ws:
+        async with connect(self.url, subprotocols=[Subprotocol("prefect")], open_timeout=10) as ws:
             await ws.send(json.dumps({"type": "auth", "token": self.api_key}))
             answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
             if answer.get("type") != "auth_success":

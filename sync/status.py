@@ -67,7 +67,10 @@ class Status:
     @staticmethod
     def from_json(data: dict[str, Any]) -> Status:
         lists = ("changes", "drift", "failures", "pages")
-        return Status(**{k: tuple(v) if k in lists else v for k, v in data.items() if k in Status.__dataclass_fields__})
+        known: dict[str, Any] = {
+            k: tuple(v) if k in lists else v for k, v in data.items() if k in Status.__dataclass_fields__
+        }
+        return Status(**known)
 
 
 def _section(title: str, items: tuple[str, ...]) -> list[str]:
