@@ -208,3 +208,49 @@ def test_convert_reports_version_type_instead_of_writing_it(tmp_path):
     assert [(d.code, d.origin.line) for d in conv.diagnostics if d.code == "convert.version-type"] == [
         ("convert.version-type", 5)
     ]
+
+
+SHELL_FLOW = """\
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: NAME-shell}
+spec:
+  validate_parameters: true
+  parameters:
+    n: {type: integer, default: 3, maximum: 5}
+  returns: {quiet: "$[ tasks.quiet.result ]", lines: "$[ tasks.loud.result ]"}
+  tasks:
+    - name: quiet
+      shell:
+        command: |
+          printf '["%s", "%s"]' "$X" "$(pwd)"; echo QUIET-ERR >&2
+        env: {X: from-env}
+        cwd: /tmp
+        capture: json
+        stream_output: false
+    - name: loud
+      shell: {command: "echo LOUD-1; echo LOUD-2", capture: lines}
+"""
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_shell_fields_and_parameter_maximum_in_a_flow_run(tmp_path):
+    """capture/env/cwd shape the result; stream_output: false keeps the lines out of the
+    run's logs on the server; `maximum` is enforced by the compiled flow."""
+    import time
+
+    from pipeform.compiler import compile_flow
+    from pipeform.spec import load_project_or_raise
+
+    path, name = project_dir(tmp_path, SHELL_FLOW, prefix="sh")
+    flow = compile_flow(load_project_or_raise([path]), f"{name}-shell")
+    state = flow(return_state=True)
+    assert state.result() == {"quiet": ["from-env", "/tmp"], "lines": ["LOUD-1", "LOUD-2"]}
+    run_id = str(state.state_details.flow_run_id)
+    deadline, messages = time.monotonic() + 30, []
+    while time.monotonic() < deadline and "LOUD-2" not in messages:  # logs are shipped in batches
+        time.sleep(1)
+        messages = [e["message"] for e in server("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})]
+    assert "LOUD-1" in messages and "LOUD-2" in messages
+    assert not [m for m in messages if "QUIET-ERR" in m or "from-env" in m], messages
+    assert not flow(n=6, return_state=True).is_completed()  # over `maximum`
