@@ -67,6 +67,26 @@ spec:
   actions: [{type: do-nothing}]
   actions_on_trigger: [{type: cancel-flow-run}]
   actions_on_resolve: [{type: do-nothing}]
+---
+apiVersion: pipeform/v1
+kind: Block
+metadata: {name: NAME-hook}
+spec: {type: webhook, data: {url: "http://127.0.0.1:9/hook"}}
+---
+apiVersion: pipeform/v1
+kind: Automation
+metadata: {name: NAME-acts}
+spec:
+  trigger:
+    expect: [prefect.flow-run.Failed]
+    match_related: [{prefect.resource.role: flow, prefect.resource.name: NAME-flow}]
+  actions:
+    - {type: run-deployment, deployment: fid, job_variables: {env: {A: "1"}}, schedule_after: 30}
+    - {type: change-flow-run-state, state: CANCELLED, name: Stopped, message: by automation, force: true}
+    - {type: pause-work-queue, work_queue: NAME-pool/q}
+    - {type: pause-automation, automation: NAME-auto}
+    - {type: resume-work-pool, work_pool: NAME-pool}
+    - {type: call-webhook, block: NAME-hook, payload: '{"run": "{{ flow_run.name }}"}'}
 """
 )
 
@@ -81,6 +101,7 @@ def test_rarely_used_fields_reach_the_server(tmp_path):
 
     pool = server("GET", f"/work_pools/{name}-pool")
     assert pool["description"] == "said in metadata"  # metadata.description when spec has none
+    pool_id = pool["id"]
 
     dep = server("GET", f"/deployments/name/{name}-flow/fid")
     lock = dep["job_variables"]["env"]["PIPEFORM_ENVIRONMENT_LOCK"]  # what the worker builds the venv from
@@ -115,6 +136,22 @@ def test_rarely_used_fields_reach_the_server(tmp_path):
     assert [a["type"] for a in auto["actions"]] == ["do-nothing"]
     assert [a["type"] for a in auto["actions_on_trigger"]] == ["cancel-flow-run"]
     assert [a["type"] for a in auto["actions_on_resolve"]] == ["do-nothing"]
+
+    [acts] = server("POST", "/automations/filter", {"automations": {"name": {"any_": [f"{name}-acts"]}}})
+    assert acts["trigger"]["match_related"] == [
+        {"prefect.resource.role": "flow", "prefect.resource.name": f"{name}-flow"}
+    ]
+    run, state, queue, pause, pool, hook = acts["actions"]
+    assert (run["deployment_id"], run["job_variables"], run["schedule_after"]) == (dep["id"], {"env": {"A": "1"}}, 30.0)
+    assert state["state"] == "CANCELLED" and (state["name"], state["message"], state["force"]) == (
+        "Stopped",
+        "by automation",
+        True,
+    )
+    assert queue["work_queue_id"] == server("GET", f"/work_pools/{name}-pool/queues/q")["id"]
+    assert pause["automation_id"] == auto["id"] and pool["work_pool_id"] == pool_id
+    blocks = server("POST", "/block_documents/filter", {"block_documents": {"name": {"any_": [f"{name}-hook"]}}})
+    assert hook["block_document_id"] == blocks[0]["id"] and hook["payload"] == '{"run": "{{ flow_run.name }}"}'
 
     again = plan_specs(path)
     assert again.pending == (), [(c.address, c.diffs) for c in again.pending]
