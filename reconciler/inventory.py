@@ -48,6 +48,21 @@ def read_inventory(variables: Iterable[dict[str, Any]], project: str, env: str |
     return frozenset(owned)
 
 
+def all_owned(variables: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """Every address any project's inventory holds (for `pipeform import`, which reads all)."""
+    owned: set[str] = set()
+    for var in variables:
+        if var["name"].startswith(PREFIX):
+            value = var["value"]
+            try:
+                items = json.loads(value) if isinstance(value, str) else value
+            except ValueError:
+                continue  # not written by pipeform: nothing it owns
+            if isinstance(items, list):
+                owned.update(i for i in items if isinstance(i, str))
+    return frozenset(owned)
+
+
 def chunks(owned: Iterable[str]) -> list[list[str]]:
     out: list[list[str]] = [[]]
     for item in sorted(owned):

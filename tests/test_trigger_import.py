@@ -25,8 +25,8 @@ def _auto(name, trigger=None, tags=(), actions=None, **kw):
     }
 
 
-def _import(autos):
-    server = {**EMPTY, "flows": {"f1": "run"}, "deployments": [DEP], "automations": autos}
+def _import(autos, variables=()):
+    server = {**EMPTY, "flows": {"f1": "run"}, "deployments": [DEP], "automations": autos, "variables": list(variables)}
     result = to_documents(server, ("Deployment", "Automation"))
     docs = {(d["kind"], d["metadata"]["name"]): d["spec"] for d in result.documents}
     return docs, result.skipped
@@ -65,3 +65,13 @@ def test_a_trigger_of_a_deployment_not_imported_is_named_not_lost():
     odd = {**DEP, "entrypoint": "pipeform.compiler.loader:my-flow"}  # not written: its trigger stays an Automation
     result = to_documents({**server, "deployments": [odd]}, ("Deployment", "Automation"))
     assert [(d["kind"], d["metadata"]["name"]) for d in result.documents] == [("Automation", "dep__automation_1")]
+
+
+def test_an_automation_document_of_the_same_shape_stays_an_automation():
+    """pipeform's own Automation document with one run-deployment action looks like a trigger;
+    the inventory (`automation.<name>`) tells them apart."""
+    inventory = {"name": "pipeform-inventory-p", "value": '["automation.doc", "trigger.run/dep/trig"]'}
+    autos = [_auto("doc", tags=["pipeform:p"]), _auto("trig", tags=["pipeform:p"])]
+    docs, _ = _import(autos, [inventory])
+    assert [t.get("name") for t in docs[("Deployment", "dep")]["triggers"]] == ["trig"]
+    assert ("Automation", "doc") in docs and ("Automation", "trig") not in docs

@@ -5,8 +5,10 @@ An automation is written under its Deployment's `triggers` when it is what `pref
 (or pipeform) makes for a trigger and what the trigger kind observes as one
 (deployment_trigger.py): its one action runs one imported deployment (`source: selected`),
 nothing runs on trigger or resolve, it carries no tags but pipeform's, its trigger is one the
-spec's `triggers` say (event, compound, sequence), and its name is a trigger name no other
-imported automation or trigger of that deployment has. Which automations a deployment *owns*
+spec's `triggers` say (event, compound, sequence), its name is a trigger name no other
+imported automation or trigger of that deployment has, and no pipeform inventory holds it
+as an Automation document (`automation.<name>`: an Automation document with one
+run-deployment action has the same shape). Which automations a deployment *owns*
 (`owner_resource`) the API does not say (GET /automations/related-to/ mixes owned ones with
 those whose action merely runs it), so a hand-made automation of that shape is written as a
 trigger too; apply adopts it in place either way. Every other automation stays an
@@ -22,7 +24,7 @@ from typing import Any
 from pipeform.spec.models.common import PREFECT_NAME_PATTERN
 from pipeform.spec.models.triggers import trigger_name
 
-from ..inventory import OWNER_TAG_PREFIX
+from ..inventory import OWNER_TAG_PREFIX, all_owned
 from ..normalize import seconds
 from .automation_values import imported_trigger
 from .common import compact
@@ -96,17 +98,13 @@ def deployment_triggers(server: Mapping[str, Any]) -> dict[str, list[dict[str, A
         if importable_entrypoint(d) and named.match(d["name"])
     }
     autos = server.get("automations") or []
+    documents = all_owned(server.get("variables") or [])  # pipeform's Automation documents: `automation.<name>`
     candidates: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for auto in autos:
         dep = run_deployment(auto)
         tags = [t for t in auto.get("tags") or [] if not t.startswith(OWNER_TAG_PREFIX)]
-        if (
-            dep is not None
-            and dep in deployments
-            and not tags
-            and named.match(auto["name"])
-            and _expressible(auto.get("trigger") or {})
-        ):
+        shaped = not tags and named.match(auto["name"]) and _expressible(auto.get("trigger") or {})
+        if dep is not None and dep in deployments and shaped and f"automation.{auto['name']}" not in documents:
             candidates.setdefault(dep, {}).setdefault(auto["name"], []).append(auto)
     chosen = {id(a) for by_name in candidates.values() for same in by_name.values() if len(same) == 1 for a in same}
     others = {a["name"] for a in autos if id(a) not in chosen}  # they stay Automation documents
