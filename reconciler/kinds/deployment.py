@@ -31,6 +31,7 @@ from .base import ApplyContext, ImportedDoc, Kind, NotImported, ObserveContext, 
 from .block_values import block_template, env_references
 from .common import origin, secrets_filled
 from .deployment_values import (
+    compiled_from_flow,
     deployment_body,
     environment_job_variables,
     importable_entrypoint,
@@ -228,12 +229,10 @@ class DeploymentKind(Kind):
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
         """Each deployment as a Deployment document, with its trigger automations as its
         `triggers` (trigger_import.py)."""
-        from pipeform.compiler import LOADER_MODULE
-
         triggers = deployment_triggers(server)
         for dep in server["deployments"]:
             flow = server["flows"].get(dep["flow_id"], "?")
-            if (dep.get("entrypoint") or "").startswith(f"{LOADER_MODULE}:"):
+            if compiled_from_flow(dep):
                 # Its flow is a Flow document, not a file an import could point at.
                 why = f"Deployment {flow}/{dep['name']}: compiled by pipeform from a Flow document; its specs are its source"
                 yield NotImported("Deployment", dep["name"], why)

@@ -163,9 +163,16 @@ def _imported_schedules(dep: dict[str, Any]) -> list[dict[str, Any]]:
     return schedules
 
 
+def compiled_from_flow(dep: Mapping[str, Any]) -> bool:
+    """A deployment pipeform made from a Flow document (its specs are its source)."""
+    from pipeform.compiler import LOADER_MODULE  # only on import's path
+
+    return (dep.get("entrypoint") or "").startswith(f"{LOADER_MODULE}:")
+
+
 def importable_entrypoint(dep: Mapping[str, Any]) -> bool:
     """Whether `pipeform import` can write this server deployment as a Deployment document."""
-    return bool(_ENTRYPOINT.match(dep.get("entrypoint") or ""))
+    return bool(_ENTRYPOINT.match(dep.get("entrypoint") or "")) and not compiled_from_flow(dep)
 
 
 def imported_spec(dep: dict[str, Any], flow: str, version: str | None) -> dict[str, Any]:
