@@ -291,3 +291,58 @@ def test_shell_fields_and_parameter_maximum_in_a_flow_run(tmp_path):
     assert "LOUD-1" in messages and "LOUD-2" in messages
     assert not [m for m in messages if "QUIET-ERR" in m or "from-env" in m], messages
     assert not flow(n=6, return_state=True).is_completed()  # over `maximum`
+
+
+CALLER = (
+    FLOW_AND_POOL
+    + """\
+---
+apiVersion: pipeform/v1
+kind: Deployment
+metadata: {name: target}
+spec: {flow: NAME-flow, work_pool: {name: NAME-pool}}
+---
+apiVersion: pipeform/v1
+kind: Flow
+metadata: {name: NAME-caller}
+spec:
+  parameters:
+    region: {type: string, default: eu}
+  returns: "$[ tasks.fire.result ]"
+  tasks:
+    - name: fire
+      deployment: {name: NAME-flow/target, wait: false, job_variables: {env: {REGION: "$[ params.region ]"}}}
+    - name: waited
+      deployment: {name: NAME-flow/target, wait: true, timeout_seconds: 2}
+      continue_on_failure: true
+"""
+)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_deployment_task_job_variables_and_timeout_in_a_flow_run(tmp_path):
+    """No worker serves the pool: `wait: false` returns at once with a run carrying the
+    rendered job variables; `wait: true` gives up after `timeout_seconds`."""
+    import time
+
+    from pipeform.compiler import compile_flow
+    from pipeform.spec import load_project_or_raise
+
+    path, name = project_dir(tmp_path, CALLER, prefix="dt")
+    plan, outcomes, _ = apply_specs(path)
+    assert plan.errors == () and all(o.ok for o in outcomes), outcomes
+    flow = compile_flow(load_project_or_raise([path]), f"{name}-caller")
+    start = time.monotonic()
+    state = flow(region="us", return_state=True)
+    assert state.is_completed() and time.monotonic() - start < 60
+    run = server("GET", f"/flow_runs/{state.result()}")
+    assert run["job_variables"] == {"env": {"REGION": "us"}} and run["state"]["type"] == "SCHEDULED"
+    query = {"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}}
+    deadline = time.monotonic() + 30  # task-run states reach the server through the event stream
+    while True:
+        found = [r for r in server("POST", "/task_runs/filter", query) if r["name"].startswith("waited")]
+        if (found and found[0]["state"]["type"] == "FAILED") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    [waited] = found
+    assert waited["state"]["type"] == "FAILED" and "ended Scheduled" in (waited["state"]["message"] or "")
