@@ -91,11 +91,16 @@ def build_cmd(
 ) -> None:
     """Build one image per Environment used on docker/kubernetes pools (tag: content hash)."""
     from pipeform.cli.projects import load_projects
+    from pipeform.cli.spec_commands import print_diagnostics
+    from pipeform.spec import SpecError
 
     for project in load_projects(paths, env):
         try:
             built = build_images(project, out, push)
-        except Exception as exc:  # BuildError, SpecError: a clear line, not a traceback
+        except SpecError as exc:  # located, as validate prints them
+            print_diagnostics(exc.diagnostics)
+            raise typer.Exit(Exit.FAILED) from None
+        except Exception as exc:  # BuildError: a clear line, not a traceback
             die(str(exc))
         if not built:
             console.print(f"{project.name}: nothing built (no Environment with requirements on a container pool)")

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from server_helpers import apply_specs, plan_specs, project_dir, server
@@ -370,3 +371,13 @@ def test_pyproject_dependencies_are_the_lock_input(tmp_path):
     text = '[project]\nname = "x"\nversion = "0"\ndependencies = ["tabulate==0.8.10"]\n'
     got = lock.lock(lock.LockInput(file_name="pyproject.toml", file_text=text))
     assert got.pins["tabulate"] == "0.8.10" and "-r pyproject.toml" in got.text.splitlines()[1]
+
+
+def test_build_reports_an_unset_secret_as_a_located_diagnostic(tmp_path, cli, monkeypatch):
+    """Not `error: FILE:L:C: error  ...` (the exception's text behind die's own prefix)."""
+    monkeypatch.delenv("PIPEFORM_EXAMPLE_SECRET", raising=False)
+    examples = Path(__file__).resolve().parent.parent / "examples" / "all-kinds"
+    result = cli("build", examples, "--no-push", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "resources.yaml:" in result.output and "error[env.unset]" in result.output, result.output
+    assert not result.output.startswith("error: ") and "Traceback" not in result.output
