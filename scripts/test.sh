@@ -41,10 +41,15 @@ fi
 bash scripts/setup.sh
 wait  # every install above reports its own failure and never fails the run
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
-echo "== import contracts (.importlinter) ==" >&2
-.venv/bin/python scripts/lint_imports.py >&2
-echo "== types (mypy strict, pyproject [tool.mypy]) ==" >&2
-.venv/bin/python scripts/typecheck.py >&2  # every package pyproject makes strict
+# Import contracts and mypy strict run once, as tests of the suite (tests/test_architecture.py,
+# tests/test_compiler_types.py; failures are named in pytest's summary). Only a run of some
+# tests ("$@") checks them here.
+if [ "$#" -gt 0 ]; then
+  echo "== import contracts (.importlinter) ==" >&2
+  .venv/bin/python scripts/lint_imports.py >&2
+  echo "== types (mypy strict, pyproject [tool.mypy]) ==" >&2
+  .venv/bin/python scripts/typecheck.py >&2  # every package pyproject makes strict
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ "${PIPEFORM_SKIP_POSTGRES:-0}" != 1 ] && [ "$#" -eq 0 ]; then
   echo "== reconciler core tests on PostgreSQL =="

@@ -28,6 +28,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # INFO run logs reach th
 os.environ["PIPEFORM_STATE_DIR"] = str(_SESSION_DIR / "state")
 # pipeform's disk cache (pipeform/diskcache.py) starts empty: tests never see a user's cache.
 os.environ["PIPEFORM_CACHE_DIR"] = str(_SESSION_DIR / "cache")
+# The suite's mypy runs (tests/test_architecture.py, tests/test_compiler_types.py) share one
+# incremental cache (scripts/typecheck.py): the second re-analyses only what the first did not.
+os.environ["PIPEFORM_MYPY_CACHE_DIR"] = str(_SESSION_DIR / "mypy-cache")
 # Prefect's client gives up on a request after 60 s (and retries it), while the SQLite-backed
 # server waits up to 60 s for its write lock (busy_timeout) and then still commits. Under load a
 # final set_state committed after the client's timeout is retried, rejected as a duplicate, and
