@@ -1,8 +1,8 @@
 """The built wheel, installed in a fresh virtual environment, works on its own.
 
-The wheel is built from a copy of the source tree (so no build/ folder lands in the repository)
-with `python -m build --wheel`; build isolation fetches setuptools from PyPI when the local one
-is too old. The venv sees the running interpreter's packages (prefect and friends are not
+The wheel and sdist are the ones the README's wheel block builds, run once as it is in a copy
+of the source tree (so no build/ folder lands in the repository): `python -m build`, whose
+build isolation fetches setuptools from PyPI when the local one is too old. The venv sees the running interpreter's packages (prefect and friends are not
 reinstalled) but pipeform itself is installed into it from the wheel, and every command runs
 from a temporary working directory, so nothing can come from the source tree.
 """
@@ -58,17 +58,6 @@ def run(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=kw.pop("timeout", 300))
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wheel")
-    src = _copy_source(work / "src")
-    # sdist first, then the wheel built from the unpacked sdist: the sdist is complete.
-    built = run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(src)], cwd=work)
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    (found,) = (work / "dist").glob("pipeform-*.whl")
-    return found
-
-
 def test_metadata_is_complete_for_a_release(wheel):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
@@ -101,14 +90,33 @@ def _readme_block(marker: str) -> str:
     return after.split("```bash\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_wheel_commands_install_pipeform_in_a_fresh_venv(tmp_path):
-    """The README's wheel block, run as it is in a copy of the source: a throwaway venv builds
-    the wheel, a fresh venv (HOME is a temp folder) installs it with every dependency."""
+@pytest.fixture(scope="module")
+def readme_block_run(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """The README's wheel block, run once as it is in a copy of the source: (source, HOME, result)."""
+    work = tmp_path_factory.mktemp("readme-wheel")
     block = _readme_block("<!-- readme-wheel-install")
-    src = _copy_source(tmp_path / "pipeform")
-    home = tmp_path / "home"
+    src = _copy_source(work / "pipeform")
+    home = work / "home"
     home.mkdir()
     done = run(["bash", "-euo", "pipefail", "-c", block], cwd=src, env={"HOME": str(home)}, timeout=1800)
+    return src, home, done
+
+
+@pytest.fixture(scope="module")
+def wheel(readme_block_run) -> Path:
+    """The wheel the README's block built (`python -m build`: the sdist first, then the wheel
+    from the unpacked sdist, so the sdist is complete); its sdist beside it in dist/. Built
+    once for the module: the tests of the artifacts check the very files a user builds."""
+    src, _, done = readme_block_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (found,) = (src / "dist").glob("pipeform-*.whl")
+    return found
+
+
+def test_the_readme_wheel_commands_install_pipeform_in_a_fresh_venv(readme_block_run, tmp_path):
+    """The README's wheel block, run as it is in a copy of the source: a throwaway venv builds
+    the wheel, a fresh venv (HOME is a temp folder) installs it with every dependency."""
+    _, home, done = readme_block_run
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == f"pipeform {VERSION}"
     installed = home / ".venvs" / "pipeform"
