@@ -346,3 +346,21 @@ def test_deployment_task_job_variables_and_timeout_in_a_flow_run(tmp_path):
         time.sleep(0.5)
     [waited] = found
     assert waited["state"]["type"] == "FAILED" and "ended Scheduled" in (waited["state"]["message"] or "")
+
+
+PARAMETER_LIMITS = [
+    ("enum-bounds", "{type: integer, enum: [1, 20], maximum: 10}", "drop maximum"),
+    ("enum-pattern", "{type: string, enum: [a], pattern: '^a$'}", "drop pattern"),
+    ("string-minimum", "{type: string, minimum: 3}", "integer and number parameters only"),
+    ("integer-pattern", "{type: integer, pattern: '^x$'}", "string parameters only"),
+]
+
+
+@pytest.mark.parametrize(("case", "param", "message"), PARAMETER_LIMITS, ids=[c[0] for c in PARAMETER_LIMITS])
+def test_parameter_limits_that_do_not_fit_the_type_are_located(write, case, param, message):
+    """Compiled, these made every run fail (a TypeError) or were ignored (an enum)."""
+    flow = "apiVersion: pipeform/v1\nkind: Flow\nmetadata: {name: f}\nspec:\n  parameters:\n    p: " + param
+    path = write("f.yaml", flow + "\n  tasks:\n    - {name: t, python: m:f}\n")
+    _, diagnostics = load_project([path])
+    [d] = [d for d in diagnostics if d.severity == "error"]
+    assert message in d.message and (d.origin.line, d.origin.column) == (6, 8), str(d)

@@ -31,6 +31,21 @@ class Parameter(Strict):
     maximum: float | None = Field(default=None, description="Largest allowed number.")
     pattern: str | None = Field(default=None, description="Regular expression a string must match.")
 
+    @model_validator(mode="after")
+    def _limits_fit_the_type(self) -> Parameter:
+        # pydantic applies them to whatever type it builds: `minimum` on a string or `pattern`
+        # on an integer made every run fail with a TypeError, and an enum ignored them.
+        types = set(self.type) if isinstance(self.type, list) else {self.type}
+        bounds = [k for k in ("minimum", "maximum") if getattr(self, k) is not None]
+        limits = [*bounds, *(["pattern"] if self.pattern is not None else [])]
+        if self.enum and limits:
+            raise ValueError(f"`enum` lists the allowed values: drop {', '.join(limits)}")
+        if bounds and not types <= {"integer", "number", "null"}:
+            raise ValueError(f"`{bounds[0]}` applies to integer and number parameters only")
+        if self.pattern is not None and not types <= {"string", "null"}:
+            raise ValueError("`pattern` applies to string parameters only")
+        return self
+
 
 class ShellTask(Strict):
     """A shell command; output streams into the run logs line by line."""
