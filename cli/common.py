@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from enum import IntEnum
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -50,7 +51,7 @@ def connect(state_dir: str | None = None) -> str:
     return info.url
 
 
-def die(message: str, code: int = Exit.FAILED) -> None:
+def die(message: str, code: int = Exit.FAILED) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die
+
+if TYPE_CHECKING:
+    from pipeform.spec.project import Project
 
 env_app = typer.Typer(help="Per-flow environments (isolated venvs on process workers).", no_args_is_help=True)
 app.add_typer(env_app, name="env")
@@ -28,6 +32,7 @@ def env_gc(
     """Remove this machine's environments that no deployment on the server uses any more
     (after the grace period; never one a run is using)."""
     from pipeform.environments import venvs
+    from pipeform.environments.paths import environments_dir
 
     if offline:
         removed = venvs.gc(max_idle_s=max_idle_days * 86400)
@@ -40,7 +45,7 @@ def env_gc(
         removed = venvs.gc(referenced, grace_s=grace_hours * 3600)
     for name in removed:
         console.print(f"removed {name}")
-    console.print(f"{len(removed)} environments removed from {venvs.environments_dir()}")
+    console.print(f"{len(removed)} environments removed from {environments_dir()}")
 
 
 def server_references(url: str) -> set[str]:
@@ -106,7 +111,7 @@ def build_cmd(
             console.print(f"{project.name}: nothing built (no Environment with requirements on a container pool)")
 
 
-def build_images(project, out: Path, push: bool) -> list[str]:
+def build_images(project: Project, out: Path, push: bool) -> list[str]:
     """Write each image's context and build it (apply --build calls this first); returns the tags."""
     from pipeform.environments import image
     from pipeform.environments.deploy import images_to_build

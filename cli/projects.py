@@ -5,20 +5,25 @@ never one project merged from all of them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeform.cli.common import Exit, console, die
 
+if TYPE_CHECKING:
+    from pipeform.spec.diagnostics import Diagnostic
+    from pipeform.spec.project import Project
 
-def load_projects(paths: list[Path], env: str | None) -> list[Any]:
+
+def load_projects(paths: list[Path], env: str | None) -> list[Project]:
     """Every project under `paths`; with an error in any of them, all errors are printed
     and the command exits 1 (nothing is compiled or sent to a server)."""
     from pipeform.cli.spec_commands import print_diagnostics
     from pipeform.spec import load_project, split_projects
 
-    projects, problems = [], []
+    projects: list[Project] = []
+    problems: list[Diagnostic] = []
     for group in split_projects(paths):
         project, diagnostics = load_project(group, env)  # never raises: internal.error at worst
         if project is None:
@@ -31,7 +36,7 @@ def load_projects(paths: list[Path], env: str | None) -> list[Any]:
     return projects
 
 
-def load_one(paths: list[Path], env: str | None, why: str) -> Any:
+def load_one(paths: list[Path], env: str | None, why: str) -> Project:
     """The only project under `paths` (a command acting on one project: `why` says which)."""
     projects = load_projects(paths, env)
     if len(projects) > 1:
@@ -40,7 +45,7 @@ def load_one(paths: list[Path], env: str | None, why: str) -> Any:
     return projects[0]
 
 
-def project_with_flow(paths: list[Path], env: str | None, flow: str) -> Any:
+def project_with_flow(paths: list[Path], env: str | None, flow: str) -> Project:
     """The project that declares Flow `flow` (the first project when none does, so that the
     caller reports the missing flow with its hints)."""
     projects = load_projects(paths, env)
@@ -51,7 +56,7 @@ def project_with_flow(paths: list[Path], env: str | None, flow: str) -> Any:
     return having[0] if having else projects[0]
 
 
-def heading(project: Any, many: bool) -> None:
+def heading(project: Project, many: bool) -> None:
     """A line naming the project, when a command goes through several."""
     if many:
         console.print(f"[bold]== project {project.name} ({project.root}) ==[/bold]")

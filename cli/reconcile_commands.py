@@ -5,13 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, err_console
 from pipeform.cli.projects import heading, load_one, load_projects
+
+if TYPE_CHECKING:  # the stages are imported when a command runs (the CLI starts without them)
+    from pipeform.reconciler.api import ServerAPI
+    from pipeform.reconciler.apply import Outcome
+    from pipeform.reconciler.changes import ResourceChange
+    from pipeform.reconciler.importer import Imported
+    from pipeform.reconciler.plan import Plan
+    from pipeform.spec.project import Project
+
+T = TypeVar("T")
 
 ENV = typer.Option(None, "--env", "-e", help="Overlay to apply.")
 TARGET = typer.Option([], "--target", help="Only this address (repeatable), e.g. deployment.flow/name.")
@@ -39,13 +51,13 @@ def _print_notes() -> None:
         err_console.print(f"[yellow]note:[/yellow] {note}")
 
 
-def _api():
+def _api() -> ServerAPI:
     from pipeform.reconciler.api import ServerAPI
 
     return ServerAPI.from_env()
 
 
-def _run(coro):
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     from pipeform.reconciler.api import ApiError
     from pipeform.reconciler.engine import StaleError
     from pipeform.reconciler.lock import LockedError
@@ -102,7 +114,7 @@ def plan_cmd(
     from pipeform.reconciler.engine import plan_project
     from pipeform.reconciler.render import plan_text
 
-    async def go(project):
+    async def go(project: Project) -> tuple[Plan, frozenset[str]]:
         async with _api() as api:
             return await plan_project(
                 api, project, prune=prune, allow_empty=allow_empty, adopt=adopt, targets=tuple(target)
@@ -132,7 +144,7 @@ def plan_cmd(
     raise typer.Exit(Exit.CHANGES if detailed_exitcode and changes else Exit.OK)
 
 
-def _print_for_ci(plan, output: str, secrets) -> None:
+def _print_for_ci(plan: Plan, output: str, secrets: frozenset[str]) -> None:
     """Markdown, or GitHub annotations plus the Markdown in the job summary ($GITHUB_STEP_SUMMARY)."""
     import os
 
@@ -168,9 +180,9 @@ def apply_cmd(
     _exec_policy(True, untrusted)
     connect(state_dir)
     saved = len(paths) == 1 and paths[0].suffix == ".json"
-    projects = [None] if saved else load_projects(paths, env)
-    opts = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": tuple(target)}
-    codes = []
+    projects: list[Project | None] = [None] if saved else [*load_projects(paths, env)]
+    opts: dict[str, Any] = {"prune": prune, "allow_empty": allow_empty, "adopt": adopt, "targets": tuple(target)}
+    codes: list[int] = []
     for project in projects:
         if project is not None:
             heading(project, len(projects) > 1)
@@ -185,7 +197,9 @@ def apply_cmd(
     raise typer.Exit(max(codes))
 
 
-def _apply_one(project, saved: Path | None, opts: dict, auto_approve: bool, lock_timeout: float) -> int:
+def _apply_one(
+    project: Project | None, saved: Path | None, opts: dict[str, Any], auto_approve: bool, lock_timeout: float
+) -> int:
     """Apply one project's specs (or one saved plan); returns the exit code."""
     from pipeform.masking import scrub
     from pipeform.reconciler import engine
@@ -193,28 +207,30 @@ def _apply_one(project, saved: Path | None, opts: dict, auto_approve: bool, lock
 
     secrets = project.secrets if project else frozenset()
 
-    def show(plan) -> str:
+    def show(plan: Plan) -> str:
         return scrub(plan_text(plan), secrets)  # declared sensitive env values never printed
 
-    def confirm(plan) -> bool:
+    def confirm(plan: Plan) -> bool:
         console.print(show(plan))
         if auto_approve:
             return True
         if not sys.stdin.isatty():
             err_console.print("[red]error:[/red] not a terminal; pass --auto-approve to apply without asking")
             return False
-        return typer.confirm("Apply these changes?", default=False)
+        confirmed: bool = typer.confirm("Apply these changes?", default=False)
+        return confirmed
 
-    def progress(o) -> None:
+    def progress(o: Outcome) -> None:
         console.print(outcome_line(o))
 
-    async def go():
+    async def go() -> tuple[Plan, tuple[Outcome, ...] | None]:
         async with _api() as api:
             if saved is not None:
                 plan = _load_plan(saved, api.url)
                 return plan, await engine.apply_saved_plan(
                     api, plan, confirm=confirm, lock_timeout=lock_timeout, progress=progress
                 )
+            assert project is not None  # without a saved plan, apply_cmd passes a project
             return await engine.apply_project(
                 api, project, confirm=confirm, lock_timeout=lock_timeout, progress=progress, **opts
             )
@@ -238,11 +254,11 @@ def _apply_one(project, saved: Path | None, opts: dict, auto_approve: bool, lock
     return Exit.FAILED if failed else Exit.OK
 
 
-def _print_pages(outcomes) -> None:
+def _print_pages(outcomes: tuple[Outcome, ...]) -> None:
     """Where each written deployment is in the Prefect UI."""
     from pipeform.ui import deployment_pages, written_deployments
 
-    async def go():
+    async def go() -> list[tuple[str, str]]:
         async with _api() as api:
             return await deployment_pages(api, written_deployments(outcomes))
 
@@ -250,7 +266,7 @@ def _print_pages(outcomes) -> None:
         console.print(f"  deployment {name}: {url}")
 
 
-def _load_plan(path: Path, server: str):
+def _load_plan(path: Path, server: str) -> Plan:
     from pipeform.reconciler.plan import Plan
 
     try:
@@ -276,7 +292,7 @@ def diff_cmd(
     from pipeform.reconciler import engine
     from pipeform.reconciler.render import drift_text
 
-    async def go(project):
+    async def go(project: Project) -> tuple[ResourceChange, ...]:
         async with _api() as api:
             return await engine.drift(api, project, tuple(target))
 
@@ -311,7 +327,7 @@ def import_cmd(
     if unknown:
         die(f"cannot import kind {unknown[0]!r}; importable: {', '.join(importer.IMPORTABLE)}")
 
-    async def go():
+    async def go() -> Imported:
         async with _api() as api:
             return importer.to_documents(await importer.read_server(api), kinds, name)
 
@@ -324,13 +340,13 @@ def import_cmd(
         raise typer.Exit(Exit.FAILED if name else Exit.OK)
 
 
-def _write_documents(outdir: Path, documents) -> list[Path]:
+def _write_documents(outdir: Path, documents: Sequence[dict[str, Any]]) -> list[Path]:
     import yaml
 
     from pipeform.reconciler.importer import IMPORT_FILES as files
 
     outdir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     for kind, file in files.items():
         docs = [d for d in documents if d["kind"] == kind]
         if not docs:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, console, die, err_console
+
+if TYPE_CHECKING:
+    from pipeform.server import ServerInfo
 
 server_app = typer.Typer(help="The embedded local Prefect server (SQLite, under .pipeform/).", no_args_is_help=True)
 worker_app = typer.Typer(help="Local Prefect process workers.", no_args_is_help=True)
@@ -56,9 +60,9 @@ def server_status(state_dir: str | None = STATE_DIR) -> None:
 
     configured = os.environ.get("PREFECT_API_URL")
     if configured:  # pipeform uses that server, not a local one
-        info = server.ServerInfo(url=configured.rstrip("/"), pid=None, home=None)
-        healthy = server.is_healthy(info.url)
-        _print_addresses(info)
+        remote = server.ServerInfo(url=configured.rstrip("/"), pid=None, home=None)
+        healthy = server.is_healthy(remote.url)
+        _print_addresses(remote)
         console.print(f"health: {'healthy' if healthy else 'not answering'} (PREFECT_API_URL)")
         raise typer.Exit(Exit.OK if healthy else Exit.FAILED)
     state = server.state_dir(state_dir)
@@ -79,7 +83,7 @@ def server_status(state_dir: str | None = STATE_DIR) -> None:
         raise typer.Exit(Exit.FAILED)
 
 
-def _print_addresses(info, check_ui: bool = False) -> None:
+def _print_addresses(info: ServerInfo, check_ui: bool = False) -> None:
     from pipeform import ui
 
     console.print(f"UI:     {info.ui_url}")

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import Exit, console, err_console
 
+if TYPE_CHECKING:
+    from pipeform.spec.diagnostics import Diagnostic
+    from pipeform.spec.render import Format
 
-def print_diagnostics(diagnostics, output: str = "human", documents: int | None = None) -> None:
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], output: str = "human", documents: int | None = None) -> None:
     from pipeform.spec.render import render_diagnostics
 
-    render_diagnostics(diagnostics, output, console if output != "human" or not diagnostics else err_console, documents)
+    out = console if output != "human" or not diagnostics else err_console
+    render_diagnostics(diagnostics, _format(output), out, documents)
+
+
+def _format(output: str) -> Format:
+    """--output as render's format (anything else prints for people, as render does)."""
+    return "json" if output == "json" else "github" if output == "github" else "human"
 
 
 def print_skipped(paths: list[Path]) -> None:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die
+
+if TYPE_CHECKING:
+    from pipeform.reconciler.api import ServerAPI
+    from pipeform.sync.status import Status
+
+T = TypeVar("T")
 
 sync_app = typer.Typer(help="Keep a Prefect server in sync with a git repository.")
 app.add_typer(sync_app, name="sync")
@@ -64,10 +72,10 @@ PROJECT = typer.Option(..., "--project", "-p", help="Project name.")
 ENV = typer.Option(None, "--env", "-e", help="Overlay.")
 
 
-def _call(coro_fn):
+def _call(coro_fn: Callable[[ServerAPI], Awaitable[T]]) -> T:
     from pipeform.reconciler.api import ApiError, ServerAPI
 
-    async def go():
+    async def go() -> T:
         async with ServerAPI.from_env() as api:
             return await coro_fn(api)
 
@@ -90,7 +98,7 @@ def status_cmd(
     connect(state_dir)
     from pipeform.sync import status as st
 
-    async def go(api):
+    async def go(api: ServerAPI) -> tuple[Status | None, dict[str, Any] | None]:
         return await st.read_status(api, project, env), await st.read_suspended(api, project, env)
 
     found, suspended = _call(go)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipeform.cli.app import app
 from pipeform.cli.common import STATE_DIR, Exit, connect, console, die, parse_params
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 @app.command("trigger")
@@ -23,16 +27,21 @@ def trigger_cmd(
         die(f"deployment must be FLOW/DEPLOYMENT, got {deployment!r}")
     params = parse_params(param)
     api_url = connect(state_dir)
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     from pipeform.ui import flow_run_page
 
     try:
-        run = run_deployment(deployment, parameters=params or None, timeout=0)
+        started = run_deployment(deployment, parameters=params or None, timeout=0)
     except ObjectNotFound:
         die(f"no deployment {deployment!r} on the server")
-    console.print(f"flow run [bold]{run.name}[/bold] ({run.id}): {flow_run_page(api_url, run.id)}")
+    # Prefect's async_dispatch types it "FlowRun or a coroutine"; outside an event loop it is the run.
+    if not isinstance(started, FlowRun):
+        raise TypeError(f"run_deployment returned {type(started).__name__}, not a FlowRun")
+    run = started
+    console.print(f"flow run [bold]{run.name}[/bold] ({run.id}): {flow_run_page(api_url, str(run.id))}")
     if not wait:
         return
     run = _wait(run, timeout)
@@ -43,7 +52,7 @@ def trigger_cmd(
     raise typer.Exit(Exit.OK)
 
 
-def _wait(run, timeout: float, poll_s: float = 2.0):
+def _wait(run: FlowRun, timeout: float, poll_s: float = 2.0) -> FlowRun:
     """The run once it reached a final state, or as it is after `timeout` seconds."""
     from prefect.client.orchestration import get_client
 
