@@ -7,18 +7,18 @@ dropped silently. The documents are returned as data; `write.py` writes them out
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeform.spec.diagnostics import Diagnostic, Origin
+from pipeform.spec.diagnostics import Diagnostic, Origin, Severity
 from pipeform.spec.flow_names import default_name, function_of, import_flow_name, resolve
-from pipeform.spec.load import SourceFile
+from pipeform.spec.load import PathKey, SourceFile
 
-from .deployment import convert_deployment
+from .deployment import Report, convert_deployment
 from .templates import PLACEHOLDER, Placeholders, secret_block_name, values_ref
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: same rules as safe_load, ~10x faster
@@ -110,9 +110,6 @@ def _shared_pull(out: Conversion, shared: list[dict[str, Any]]) -> None:
             del spec["pull"]
 
 
-Report = Callable[..., None]  # report(code, message, path, severity="warning", hint=None)
-
-
 def _read(path: Path, out: Conversion) -> tuple[Any, Report] | None:
     """The file's data as Prefect reads it, and a reporter of diagnostics located in it."""
     file = str(path)
@@ -124,7 +121,7 @@ def _read(path: Path, out: Conversion) -> tuple[Any, Report] | None:
         return None
     source = SourceFile(file, text)
 
-    def report(code: str, message: str, p: tuple, severity: str = "warning", hint: str | None = None) -> None:
+    def report(code: str, message: str, p: PathKey, severity: Severity = "warning", hint: str | None = None) -> None:
         where = source.locate(0, p, key=True)
         out.diagnostics.append(Diagnostic(code, message, where, severity, hint, source.line(where.line)))
 
@@ -208,7 +205,7 @@ def _convert_deployment(
         shared.append(spec)
 
 
-def _flow_name(spec: dict[str, Any], root: Path, base: tuple, report, import_computed: bool) -> None:
+def _flow_name(spec: dict[str, Any], root: Path, base: PathKey, report: Report, import_computed: bool) -> None:
     """prefect deploy names the flow as the imported flow is named (its `flow_name` key is
     overwritten); pipeform reads the same name from the source (spec/flow_names.py)."""
     entrypoint = spec["entrypoint"]
@@ -262,7 +259,16 @@ def _flow_name(spec: dict[str, Any], root: Path, base: tuple, report, import_com
     )
 
 
-def _build_and_push(dep, spec, build, push, ph: Placeholders, base: tuple, report, out: Conversion) -> None:
+def _build_and_push(
+    dep: dict[str, Any],
+    spec: dict[str, Any],
+    build: list[dict[str, Any]],
+    push: list[dict[str, Any]],
+    ph: Placeholders,
+    base: PathKey,
+    report: Report,
+    out: Conversion,
+) -> None:
     """Build and push steps cannot run inside apply: said once per deployment, with the
     replacement (an Environment image built in CI) applied where the image was used."""
     if not build and not push:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from pipeform.spec.load import PathKey
 from pipeform.spec.models.common import ENTRYPOINT_PATTERN
 
 from .templates import DROP, Placeholders, translate
@@ -33,7 +34,7 @@ class Converted:
     shared_pull: bool = False  # its pull steps are the file's top-level ones
 
 
-Report = Callable[..., None]
+Report = Callable[..., None]  # report(code, message, path, severity="warning", hint=None)
 
 
 def _plain(value: Any) -> Any:
@@ -100,7 +101,7 @@ def convert_deployment(
     return out
 
 
-def _simple_fields(dep: dict[str, Any], base: tuple, spec: dict[str, Any], ph: Placeholders, report: Report) -> None:
+def _simple_fields(dep: dict[str, Any], base: PathKey, spec: dict[str, Any], ph: Placeholders, report: Report) -> None:
     tags = dep.get("tags")
     if isinstance(tags, str):
         tags = [tags]
@@ -136,7 +137,7 @@ def _simple_fields(dep: dict[str, Any], base: tuple, spec: dict[str, Any], ph: P
             spec["paused"] = True
 
 
-def _work_pool(dep: dict[str, Any], base: tuple, ph: Placeholders, report: Report) -> dict[str, Any] | None:
+def _work_pool(dep: dict[str, Any], base: PathKey, ph: Placeholders, report: Report) -> dict[str, Any] | None:
     pool = dep.get("work_pool")
     if not isinstance(pool, dict) or not pool.get("name"):
         report(
@@ -171,7 +172,7 @@ def _seconds(value: Any) -> float | None:
         return None
 
 
-def _schedules(dep: dict[str, Any], base: tuple, ph: Placeholders, report: Report) -> list[dict[str, Any]]:
+def _schedules(dep: dict[str, Any], base: PathKey, ph: Placeholders, report: Report) -> list[dict[str, Any]]:
     legacy, many = dep.get("schedule"), dep.get("schedules")
     if legacy and "schedules" in dep:
         report(
@@ -191,7 +192,7 @@ def _schedules(dep: dict[str, Any], base: tuple, ph: Placeholders, report: Repor
     return out
 
 
-def _schedule(raw: Any, path: tuple, ph: Placeholders, report: Report) -> dict[str, Any] | None:
+def _schedule(raw: Any, path: PathKey, ph: Placeholders, report: Report) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         report("convert.schedule", "a schedule must be a mapping", path, "error")
         return None
@@ -251,7 +252,7 @@ def _schedule(raw: Any, path: tuple, ph: Placeholders, report: Report) -> dict[s
     return out
 
 
-def _concurrency(value: Any, path: tuple, report: Report) -> Any:
+def _concurrency(value: Any, path: PathKey, report: Report) -> Any:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -268,7 +269,7 @@ def _concurrency(value: Any, path: tuple, report: Report) -> Any:
 
 
 def _pull(
-    dep: dict[str, Any], actions: dict[str, Any], base: tuple, ph: Placeholders, report: Report
+    dep: dict[str, Any], actions: dict[str, Any], base: PathKey, ph: Placeholders, report: Report
 ) -> list[dict[str, Any]] | None:
     """The deployment's pull steps as prefect deploy picks them: its own when truthy, else the
     file's; an explicit `pull: []` means none."""
@@ -299,7 +300,8 @@ def _pull(
                         (*path, j),
                         hint=f"use {str(fn).replace('prefect.projects.steps.', 'prefect.deployments.steps.')}",
                     )
-    return translate(list(steps), path, "pull", ph)
+    pull: list[dict[str, Any]] | None = translate(list(steps), path, "pull", ph)
+    return pull
 
 
 EVENT_KEYS = ("match", "match_related", "after", "expect", "for_each", "posture", "threshold", "within")
@@ -317,7 +319,7 @@ def _trigger_type(trig: dict[str, Any]) -> str:
     return "event"
 
 
-def _trigger(trig: Any, path: tuple, ph: Placeholders, report: Report, keys: set[str]) -> dict[str, Any] | None:
+def _trigger(trig: Any, path: PathKey, ph: Placeholders, report: Report, keys: set[str]) -> dict[str, Any] | None:
     """The trigger part (event, compound or sequence; nested ones too), or None (reported)."""
     if not isinstance(trig, dict):
         report("convert.trigger", "a trigger must be a mapping", path, "error")
@@ -353,7 +355,7 @@ def _trigger(trig: Any, path: tuple, ph: Placeholders, report: Report, keys: set
     return out
 
 
-def _triggers(dep: dict[str, Any], base: tuple, ph: Placeholders, report: Report) -> list[dict[str, Any]]:
+def _triggers(dep: dict[str, Any], base: PathKey, ph: Placeholders, report: Report) -> list[dict[str, Any]]:
     """The deployment's triggers, written on the Deployment as prefect.yaml has them: pipeform
     makes each one's automation owned by the deployment, as prefect deploy does (Prefect's
     default name `<deployment>__automation_<n>` is pipeform's default too)."""

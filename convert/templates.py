@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipeform.spec.load import PathKey
+
 SECRET_LIKE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 PLACEHOLDER = re.compile(r"({{\s*([\w\.\-\[\]$]+)\s*}})")  # prefect.utilities.templating's own
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -59,7 +61,7 @@ def values_ref(name: str) -> str:
     return f"values.{name}" if IDENT.match(name) else f"values[{name!r}]"
 
 
-def translate(value: Any, path: tuple, where: Where, ph: Placeholders) -> Any:
+def translate(value: Any, path: PathKey, where: Where, ph: Placeholders) -> Any:
     """The value with placeholders translated; NotSet (`_DROP`) when the value cannot stay."""
     if isinstance(value, dict):
         out = {}
@@ -97,7 +99,7 @@ _DROP: Any = _Drop()
 DROP = _DROP
 
 
-def _secret_dropped(name: str, path: tuple, ph: Placeholders) -> Any:
+def _secret_dropped(name: str, path: PathKey, ph: Placeholders) -> Any:
     """A secret-looking `{{ $X }}` that prefect deploy would resolve into the deployment
     (parameters above all), where the server keeps it in plain text: left out (the whole
     value: part of a secret is still one), with where to put it instead."""
@@ -114,7 +116,7 @@ def _secret_dropped(name: str, path: tuple, ph: Placeholders) -> Any:
     return _DROP
 
 
-def _one(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> Any:
+def _one(name: str, path: PathKey, where: Where, ph: Placeholders, lone: bool) -> Any:
     """Replacement text (or value) for one placeholder; None keeps it as written."""
     secret = name.startswith("$") and SECRET_LIKE.search(name)
     if secret and where in ("job_variables", "pull") and ph.secret_block is not None:
@@ -135,7 +137,7 @@ def _one(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> 
     return _other(name, path, where, ph, lone)
 
 
-def _variable(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
+def _variable(name: str, path: PathKey, where: Where, ph: Placeholders) -> Any:
     """`{{ prefect.variables.x }}`: kept where the worker resolves it, else a Project value."""
     if where not in ("deploy", "trigger_parameters"):
         return None
@@ -153,7 +155,7 @@ def _variable(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
     return f"<< {values_ref(var)} >>"
 
 
-def _block(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
+def _block(name: str, path: PathKey, where: Where, ph: Placeholders) -> Any:
     """`{{ prefect.blocks.... }}`: kept where the worker resolves it, refused elsewhere."""
     if where not in ("deploy", "trigger_parameters"):
         return None
@@ -168,7 +170,7 @@ def _block(name: str, path: tuple, where: Where, ph: Placeholders) -> Any:
     return None
 
 
-def _step_output(name: str, head: str, path: tuple, ph: Placeholders) -> Any:
+def _step_output(name: str, head: str, path: PathKey, ph: Placeholders) -> Any:
     """An output of a build/push step, which pipeform does not run: left out."""
     ph.image_steps.add(head)
     if path[-2:] != ("job_variables", "image"):  # an image: reported once per deployment, with the replacement
@@ -183,7 +185,7 @@ def _step_output(name: str, head: str, path: tuple, ph: Placeholders) -> Any:
     return _DROP
 
 
-def _other(name: str, path: tuple, where: Where, ph: Placeholders, lone: bool) -> Any:
+def _other(name: str, path: PathKey, where: Where, ph: Placeholders, lone: bool) -> Any:
     """Run-time placeholders are kept; any other is removed, as prefect deploy removes it."""
     if name.startswith("ctx.") or where in ("pull", "trigger_parameters"):
         return None  # resolved at run time (worker templates, earlier pull steps' outputs)

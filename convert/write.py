@@ -22,7 +22,7 @@ FILES = {
 HEADER = "# Converted by `pipeform convert` from:\n#   {sources}\n# Review, then `pipeform apply --adopt`.\n"
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type information
     """The layout `pipeform fmt` gives (2-space mappings, sequences indented under their key,
     120 columns), written directly: a ruamel round trip costs about 1 s on 57 deployments.
     tests/test_convert.py checks that `fmt` leaves every converted file unchanged."""

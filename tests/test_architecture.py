@@ -56,6 +56,7 @@ STRICT = {
     "pipeform.sync",
     "pipeform.environments",
     "pipeform.cli",
+    "pipeform.convert",
 }
 
 
