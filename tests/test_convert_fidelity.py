@@ -202,7 +202,7 @@ def test_adoption_keeps_deployment_ids_and_scheduled_runs(tmp_path):
     ids = [v["id"] for v in before.values()]
     deadline = time.monotonic() + 60
     while _scheduled_runs(ids) == 0 and time.monotonic() < deadline:  # the scheduler runs every 2 s here
-        time.sleep(2)
+        time.sleep(0.5)
     assert _scheduled_runs(ids) > 0
     adopted = _convert_and(folder, f"adopt-{uuid.uuid4().hex[:6]}", "--adopt")
     assert adopted.returncode == 0, adopted.stdout[-3000:] + adopted.stderr[-3000:]
@@ -213,7 +213,7 @@ def test_adoption_keeps_deployment_ids_and_scheduled_runs(tmp_path):
     # same ids) make them again: the deployments keep having scheduled runs.
     deadline = time.monotonic() + 60
     while _scheduled_runs(ids) == 0 and time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(0.5)
     assert _scheduled_runs(ids) > 0
     again = _run([sys.executable, "-m", "pipeform", "plan", ".", "--detailed-exitcode"], folder)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]

@@ -67,7 +67,7 @@ def _wait_for_run(dep_id: str, timeout: float = 60) -> dict:
         runs = server("POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [dep_id]}}})
         if runs:
             return runs[0]
-        time.sleep(1)
+        time.sleep(0.25)
     raise AssertionError("the trigger created no flow run")
 
 

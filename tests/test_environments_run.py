@@ -117,7 +117,7 @@ def _wait(run_ids: list[str], timeout: float = 300) -> dict[str, dict]:
         states = {r: server("GET", f"/flow_runs/{r}")["state"] for r in run_ids}
         if all(s["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states.values()):
             return states
-        time.sleep(1)
+        time.sleep(0.5)
     raise AssertionError(f"runs did not finish: {states}")
 
 

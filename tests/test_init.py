@@ -83,6 +83,6 @@ def test_init_validate_apply_trigger_and_the_run_completes(prefect_api, tmp_path
     deadline = time.monotonic() + 60
     while (state := server("GET", f"/flow_runs/{run_id}")["state"])["type"] != "COMPLETED":
         assert state["type"] not in ("FAILED", "CRASHED") and time.monotonic() < deadline, state
-        time.sleep(1)
+        time.sleep(0.25)
     logs = server("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
     assert any(f"hello, {name}!" in log["message"] for log in logs), [log["message"] for log in logs]
