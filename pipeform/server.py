@@ -81,7 +81,8 @@ def _url_host(host: str) -> str:
 def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
@@ -97,7 +98,8 @@ def port_is_free(port: int, host: str = DEFAULT_HOST) -> bool:
 def is_healthy(api_url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as resp:
-            return resp.status == 200
+            status: int = resp.status
+            return status == 200
     except OSError:
         return False
 
@@ -313,7 +315,7 @@ def ensure_server(
             raise ServerStartError(f"port {port} on {host} is already in use", port_in_use=True)
         preferred = port
         if recorded:
-            if is_our_server(recorded):  # alive but not answering: replace it
+            if recorded.pid is not None and is_our_server(recorded):  # alive but not answering: replace it
                 stop_pid(recorded.pid)
             _record(state).unlink(missing_ok=True)
             preferred = preferred or recorded.port
@@ -351,7 +353,7 @@ def stop_server(explicit_state: str | os.PathLike[str] | None = None) -> ServerI
         recorded = read_recorded(state)
         if recorded is None:
             return None
-        if is_our_server(recorded):
+        if recorded.pid is not None and is_our_server(recorded):
             stop_pid(recorded.pid)
         _record(state).unlink(missing_ok=True)
         return recorded

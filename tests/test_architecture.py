@@ -57,6 +57,11 @@ STRICT = {
     "pipeform.environments",
     "pipeform.cli",
     "pipeform.convert",
+    "pipeform.server",
+    "pipeform.worker",
+    "pipeform.ui",
+    "pipeform.diskcache",
+    "pipeform.masking",
 }
 
 
