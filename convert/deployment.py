@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeform.spec.load import PathKey
 from pipeform.spec.models.common import ENTRYPOINT_PATTERN
+from pipeform.spec.models.triggers import trigger_type
 
 from .templates import DROP, Placeholders, translate
 
@@ -308,23 +309,12 @@ EVENT_KEYS = ("match", "match_related", "after", "expect", "for_each", "posture"
 COMPOSITE_KEYS = ("require", "within")
 
 
-def _trigger_type(trig: dict[str, Any]) -> str:
-    """Prefect's deployment_trigger_discriminator (prefect/events/schemas/deployment_triggers.py)."""
-    if "type" in trig:
-        return str(trig["type"])
-    if trig.get("posture") == "Metric":
-        return "metric"
-    if "triggers" in trig:
-        return "compound" if "require" in trig else "sequence"
-    return "event"
-
-
 def _trigger(trig: Any, path: PathKey, ph: Placeholders, report: Report, keys: set[str]) -> dict[str, Any] | None:
     """The trigger part (event, compound or sequence; nested ones too), or None (reported)."""
     if not isinstance(trig, dict):
         report("convert.trigger", "a trigger must be a mapping", path, "error")
         return None
-    kind = _trigger_type(trig)
+    kind = trigger_type(trig)
     if kind == "metric":
         report(
             "convert.trigger",

@@ -15,7 +15,7 @@ from .check_base import Invalid
 from .check_expressions import runtime_expressions, task_references
 from .diagnostics import Diagnostic, Origin
 from .models.automation import BLOCK_ACTIONS
-from .models.block import from_env_name, is_local_path, variable_secret_name
+from .models.block import from_env_name, from_env_paths, is_local_path, variable_secret_name
 
 Locate = Callable[..., Origin]
 # What an action needs of its block (Prefect's block capabilities).
@@ -75,7 +75,7 @@ def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator
             continue
         for path, message in block_types.data_errors(bt, _placeholders(doc.spec.data)):
             yield Diagnostic("block.invalid-data", f"{doc.spec.type} block: {message}", at("data", *path))
-        for path in _from_env_paths(doc.spec.data):
+        for path in from_env_paths(doc.spec.data):
             if not block_types.is_secret(path, bt.secret_fields):
                 secret = ", ".join(bt.secret_fields) or "none"
                 yield Diagnostic(
@@ -96,14 +96,6 @@ def check_blocks(by_kind: dict[str, dict[str, Any]], locate: Locate) -> Iterator
                 f"sensitive Variable {vname!r} is stored as Secret block {secret!r}, which a Block document also declares",
                 locate("Variable", vname, ("spec", "sensitive")),
             )
-
-
-def _from_env_paths(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    if from_env_name(value):
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _from_env_paths(v, (*path, str(k)))]
-    return []
 
 
 def _get(data: Any, path: tuple[str, ...]) -> Any:

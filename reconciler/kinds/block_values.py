@@ -26,6 +26,7 @@ from pipeform.spec import block_types
 from pipeform.spec.models.block import (
     env_secret_name,
     from_env_name,
+    from_env_paths,
     is_local_path,
     local_storage_name,
     variable_secret_name,
@@ -55,20 +56,12 @@ class WantedBlock:
     secret_fields: tuple[str, ...]  # of the block type (installed class), plus every from_env path
 
 
-def _from_env_paths(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    if from_env_name(value):
-        return [path]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _from_env_paths(v, (*path, str(k)))]
-    return []
-
-
 def wanted_blocks(project: Project) -> list[WantedBlock]:
     out: list[WantedBlock] = []
     installed = block_types.installed() if project.of_kind("Block") else {}
     for name, doc in project.of_kind("Block").items():
         bt = installed.get(doc.spec.type)
-        fields = (bt.secret_fields if bt else ()) + tuple(".".join(p) for p in _from_env_paths(doc.spec.data))
+        fields = (bt.secret_fields if bt else ()) + tuple(".".join(p) for p in from_env_paths(doc.spec.data))
         out.append(WantedBlock(address_name(doc.spec.type, name), dict(doc.spec.data), "Block", name, fields))
     for name, doc in project.variables.items():
         if doc.spec.sensitive:
@@ -128,7 +121,7 @@ def env_references(project: Project, env_spec: Any) -> dict[str, str]:
 def secret_variables(project: Project) -> Iterable[tuple[str, str, str, tuple[Any, ...]]]:
     """(VAR, document kind, document name, path) of every `{from_env: VAR}` that apply reads."""
     for name, doc in project.of_kind("Block").items():
-        for path in _from_env_paths(doc.spec.data):
+        for path in from_env_paths(doc.spec.data):
             value: Any = doc.spec.data
             for k in path:
                 value = value[k]

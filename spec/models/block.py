@@ -66,6 +66,15 @@ def from_env_name(value: Any) -> str | None:
     return None
 
 
+def from_env_paths(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The key path of every `{from_env: VAR}` inside `value` (mappings only, as block data nests)."""
+    if from_env_name(value):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in from_env_paths(v, (*path, str(k)))]
+    return []
+
+
 def _slug(text: str) -> str:
     out = "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower())
     return "-".join(p for p in out.split("-") if p)
