@@ -5,9 +5,11 @@ the open-source server answers 422)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
+from .check_base import ByKind, Invalid, Locate
 from .diagnostics import Diagnostic
 from .models.triggers import trigger_name
 
@@ -24,10 +26,10 @@ def _metric_paths(trigger: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ..
         yield from _metric_paths(inner, (*path, "triggers", j))
 
 
-def check_triggers(by_kind: dict[str, dict[str, Any]], locate: Any, invalid: type) -> Iterator[Diagnostic]:
+def check_triggers(by_kind: ByKind, locate: Locate) -> Iterator[Diagnostic]:
     autos = {n for n, d in by_kind.get("Automation", {}).items()}
     for dep_name, dep in by_kind.get("Deployment", {}).items():
-        if isinstance(dep, invalid):
+        if isinstance(dep, Invalid):
             continue
         seen: set[str] = set()
         for i, trigger in enumerate(dep.spec.triggers):
@@ -35,19 +37,22 @@ def check_triggers(by_kind: dict[str, dict[str, Any]], locate: Any, invalid: typ
             for where in _metric_paths(trigger, path):
                 yield Diagnostic("trigger.cloud-only", CLOUD_ONLY, locate("Deployment", dep_name, where))
             name = trigger_name(dep_name, i, trigger)
-            at = locate("Deployment", dep_name, (*path, "name") if trigger.name else path, key=not trigger.name)
+            # Located only for a problem (locating composes the file again).
+            at = functools.partial(
+                locate, "Deployment", dep_name, (*path, "name") if trigger.name else path, key=not trigger.name
+            )
             if name in autos:
                 yield Diagnostic(
                     "name.duplicate",
                     f"trigger automation {name!r} has the name of an Automation document",
-                    at,
+                    at(),
                     hint="give the trigger its own `name`",
                 )
             elif name in seen:
                 yield Diagnostic(
                     "name.duplicate",
                     f"two triggers of this deployment make automation {name!r}",
-                    at,
+                    at(),
                     hint="give the trigger its own `name`",
                 )
             seen.add(name)

@@ -13,6 +13,7 @@ from .check_automations import check_automation
 from .check_base import ByKind, Invalid, Locate
 from .check_deployments import check_deployment
 from .check_flows import check_flow, subflow_cycles
+from .check_triggers import check_triggers
 from .diagnostics import Diagnostic
 
 
@@ -36,9 +37,7 @@ def check_all(docs: list[Any], locate: Locate, invalid: AbstractSet[tuple[str, s
     out.extend(check_blocks.check_blocks(by_kind, locate))
     out.extend(check_blocks.check_block_refs(by_kind, locate))
     out.extend(_pool_checks(by_kind, locate))
-    from .check_triggers import check_triggers
-
-    out.extend(check_triggers(by_kind, locate, Invalid))
+    out.extend(check_triggers(by_kind, locate))
     return out
 
 
