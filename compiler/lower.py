@@ -142,15 +142,18 @@ def _data_deps(task: Any) -> frozenset[str]:
 def topological(tasks: list[TaskIR]) -> tuple[TaskIR, ...] | list[str]:
     """Tasks in dependency order (the written order among independent ones, tasks that run
     in the flow body last so everything that can be submitted first is); or a cycle."""
-    deps = {t.name: set(t.deps) for t in tasks}
-    cycle = find_cycle(deps)
-    if cycle:
-        return cycle
+    # A dependency outside `tasks` (a hook's task) is refused by lower itself: not waited for here.
+    known = {t.name for t in tasks}
+    needs = {t.name: t.deps & known for t in tasks}
     done: list[TaskIR] = []
     seen: set[str] = set()
     pending = list(tasks)
     while pending:
-        ready = [t for t in pending if t.deps <= seen]
+        ready = [t for t in pending if needs[t.name] <= seen]
+        if not ready:  # only a cycle leaves nothing ready; find_cycle names it (only then: it costs)
+            cycle = find_cycle({n: set(d) for n, d in needs.items()})
+            assert cycle is not None
+            return cycle
         t = next((t for t in ready if not t.runs_in_flow), ready[0])
         done.append(t)
         seen.add(t.name)

@@ -456,6 +456,27 @@ def test_cli_compile_emit_python(cli, write, tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "nothing").exists()
 
 
+def test_cli_compile_refuses_a_task_reading_a_hooks_task_with_a_location(cli, write, tmp_path):
+    """A hook's task runs only as the hook: a task reading its result is refused where it is
+    written (the task ordering once raised IndexError on it, as a traceback)."""
+    bad = write(
+        "hooked.yaml",
+        flow_yaml(
+            "hooked",
+            "  tasks:\n"
+            "    - {name: notify, python: pfx_tasks:add, inputs: {a: 1, b: 2}}\n"
+            "    - name: a\n"
+            "      python: pfx_tasks:add\n"
+            '      inputs: {a: "$[ tasks.notify.result ]", b: 1}\n'
+            "      hooks: {on_failure: [{task: notify}]}\n",
+        ),
+    )
+    result = cli("compile", "--emit", "python", tmp_path / "nothing", bad)
+    assert result.exit_code == 1, result.output
+    assert f"{bad}:8:7: error[compile.hook-task-used]" in result.output and "'notify'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "nothing").exists()
+
+
 # -- the emitted module runs by itself ------------------------------------------------------------
 
 
