@@ -11,6 +11,7 @@ when a server root is read.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from pipeform.spec import expressions as ex
@@ -43,6 +44,9 @@ def render(value: Any, params: Mapping[str, Any], results: Mapping[str, Any]) ->
     return ex.walk_strings(value, lambda text, _p: ex.render(text, ex.RUN_TIME, context) if "$[" in text else text)
 
 
+# Pure functions of a string, cached: the plan asks both about every argument of every
+# task, and the same strings recur across a project's flows (`$[ tasks.X.result ]`).
+@lru_cache(maxsize=4096)
 def whole_result(text: str) -> str | None:
     """'X' when the string is exactly `$[ tasks.X.result ]` (its value is X's result as is)."""
     parts = ex.split(text, ex.RUN_TIME)
@@ -54,15 +58,24 @@ def whole_result(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _text_reads(text: str) -> frozenset[str]:
+    found: set[str] = set()
+    for part in ex.split(text, ex.RUN_TIME):
+        if isinstance(part, ex.Expr):
+            found.update(r[1] for r in ex.references(part.source) if r[0] == "tasks" and len(r) > 1)
+    return frozenset(found)
+
+
 def result_reads(value: Any) -> frozenset[str]:
     """Names of the tasks whose results a JSON-like value reads."""
+    if isinstance(value, str):
+        return _text_reads(value) if "$[" in value else frozenset()
     found: set[str] = set()
 
     def visit(text: str, _path: tuple[Any, ...]) -> str:
         if "$[" in text:
-            for part in ex.split(text, ex.RUN_TIME):
-                if isinstance(part, ex.Expr):
-                    found.update(r[1] for r in ex.references(part.source) if r[0] == "tasks" and len(r) > 1)
+            found.update(_text_reads(text))
         return text
 
     ex.walk_strings(value, visit)

@@ -4,6 +4,7 @@ plain frozen data (no Prefect), each node keeping where it was written."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from pipeform.spec.models.flow import Parameter
@@ -168,8 +169,8 @@ class TaskIR:
     description: str | None = None
     source: SourceRef | None = field(default=None, compare=False)  # resolved only for messages
 
-    @property
-    def deps(self) -> frozenset[str]:
+    @cached_property
+    def deps(self) -> frozenset[str]:  # cached: the plan and emit read it for every pair of tasks
         return self.data_deps | self.order_deps
 
     @property
@@ -208,4 +209,8 @@ class FlowIR:
     source: SourceRef | None = field(default=None, compare=False)
 
     def task(self, name: str) -> TaskIR:
-        return next(t for t in (*self.tasks, *self.hook_tasks) if t.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, TaskIR]:  # derived once: every step looks its upstreams up
+        return {t.name: t for t in (*self.hook_tasks, *self.tasks)}

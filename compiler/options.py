@@ -112,6 +112,8 @@ EVENTS = ("on_failure", "on_completion")
 
 
 def _hooks(hooks: tuple[HookIR, ...]) -> dict[str, Hooks]:
+    if not hooks:
+        return {}
     out = {event: Hooks(tuple(h for h in hooks if h.event == event)) for event in EVENTS}
     return {event: h for event, h in out.items() if h.hooks}
 

@@ -14,6 +14,7 @@ Prefect. walk.py runs a plan inside a flow run; emit writes the same plan as Pyt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .actions import Callee, Keywords, call_arguments, callee
@@ -101,7 +102,11 @@ class ExecutionPlan:
     checked: tuple[str, ...]  # futures that must complete for the flow run to complete
 
     def step(self, name: str) -> Step:
-        return next(s for s in (*self.steps, *self.hook_steps) if s.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Step]:  # derived once: emit looks up every step's own
+        return {s.name: s for s in (*self.hook_steps, *self.steps)}
 
 
 def _defers(arg: Arg) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, nodes
@@ -60,10 +61,16 @@ class Refs:
 
 
 def expression(source: str, refs: Refs) -> str:
+    return _py(_parsed(source), refs)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(source: str) -> nodes.Node:
+    """The expression's Jinja tree (read only, never changed: shared by every use of the same text)."""
     tree = _PARSER.parse("{{ (" + source + ") }}")
     output = tree.body[0]
     assert isinstance(output, nodes.Output)
-    return _py(output.nodes[0], refs)
+    return output.nodes[0]
 
 
 def _py(node: nodes.Node, refs: Refs) -> str:

@@ -26,6 +26,8 @@ LIBRARY_NAMES |= {"run_shell", "run_deployment", "argparse", "json", *CACHE_POLI
 # Module-level names the flow body itself uses: a parameter of the same name would hide them.
 BODY_NAMES = {"unmapped", "allow_failure", "tags", "get_run_logger", "pause_flow_run", *HELPERS} - {"param_arg"}
 BODY_NAMES |= {"len", "list", "str", "sum", "abs", "any", "f", "results"}
+# Names an invented name never takes (with the flow's parameters and imported modules).
+RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(HELPERS) | LIBRARY_NAMES
 
 OriginOf = Callable[..., Origin | None]
 
@@ -55,7 +57,7 @@ class Emitter:
     def __post_init__(self) -> None:
         ir = self.ir
         self.param_names = {p.name for p in ir.params}
-        self.taken = self.param_names | set(dir(builtins)) | set(keyword.kwlist) | set(HELPERS) | LIBRARY_NAMES
+        self.taken = self.param_names | RESERVED
         for node in (*ir.tasks, *ir.hook_tasks):  # `import pkg.mod` binds `pkg`
             if isinstance(node.action, PythonCall):
                 self.taken.add(_top_module(node.action.path))
@@ -65,6 +67,9 @@ class Emitter:
         self.maybe_skipped = {s.name for s in self.plan.steps if s.may_skip}
         for node in ir.tasks:
             self.var[node.name] = self.fresh(node.name)
+        # Tasks some task reads the result of / names in depends_on (task_var_needed, per task).
+        self.data_read = frozenset().union(*(n.data_deps for n in ir.tasks))
+        self.order_read = frozenset().union(*(n.order_deps for n in ir.tasks))
 
     @property
     def ir(self) -> FlowIR:
@@ -121,9 +126,8 @@ class Emitter:
         """Does the flow body read the node's variable after assigning it?"""
         if not node.runs_in_flow and not node.options.continue_on_failure:
             return True  # raise_failures reads every future
-        tasks = self.ir.tasks
-        readers = [n for n in tasks if node.name in n.data_deps]
-        readers += [n for n in tasks if node.name in n.order_deps and not node.runs_in_flow]
-        if self.plan.returns is None:
-            return bool(readers) or not any(node.name in n.deps for n in tasks)
-        return bool(readers) or node.name in self.plan.returns.reads
+        name = node.name
+        read = name in self.data_read or (name in self.order_read and not node.runs_in_flow)
+        if self.plan.returns is None:  # the leaves are returned
+            return read or (name not in self.data_read and name not in self.order_read)
+        return read or name in self.plan.returns.reads

@@ -24,8 +24,13 @@ def flat(chunks: Any) -> str:
     if isinstance(chunks, str):
         return chunks
     if isinstance(chunks, Group):
-        return chunks.head + ", ".join(flat(i) for i in chunks.items) + chunks.close
-    return "".join(flat(c) for c in chunks)
+        return chunks.head + ", ".join([_flat_chunks(i) for i in chunks.items]) + chunks.close
+    return _flat_chunks(chunks)
+
+
+def _flat_chunks(chunks: list[Any]) -> str:
+    # Strings (most chunks) joined as they are: emit lays out every statement through here.
+    return "".join([c if isinstance(c, str) else flat(c) for c in chunks])
 
 
 def layout(chunks: list[Any], indent: int, trail: str = "", rel: int = 0) -> str:
@@ -79,8 +84,11 @@ def literal(value: Any) -> Any:
     return repr(value)
 
 
+_NON_WORD = re.compile(r"\W")
+
+
 def identifier(name: str) -> str:
-    out = re.sub(r"\W", "_", name)
+    out = name if name.isascii() and name.isidentifier() else _NON_WORD.sub("_", name)
     out = "flow_" + out if out[:1].isdigit() else out
     return out + "_" if keyword.iskeyword(out) else out
 
