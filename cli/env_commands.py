@@ -115,9 +115,10 @@ def build_images(project: Project, out: Path, push: bool) -> list[str]:
     """Write each image's context and build it (apply --build calls this first); returns the tags."""
     from pipeform.environments import image
     from pipeform.environments.deploy import images_to_build
-    from pipeform.reconciler.inputs import gather_inputs
+    from pipeform.reconciler.inputs import gather_runtime_inputs
 
-    contexts = images_to_build(project, gather_inputs(project).runtimes)
+    # Not gather_inputs: an image needs the locks, never the apply-time secrets.
+    contexts = images_to_build(project, gather_runtime_inputs(project, {}))
     reason = image.docker_available() if contexts else None
     tags = []
     for use, tag, registry in contexts:

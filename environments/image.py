@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .lock import Lock
 from .uvtool import index_args, run_uv
@@ -71,10 +72,23 @@ def _index_build_args() -> list[str]:
     keep: list[str] = []
     for flag, value in zip(args[::2], args[1::2], strict=False):
         if flag in ("--index-url", "--extra-index-url") and value.startswith(("http://", "https://")):
+            _refuse_credentials(flag, value)
             keep += [flag, value]
     if keep.count("--index-url") + keep.count("--extra-index-url") > 1:
         keep += ["--index-strategy", "unsafe-best-match"]
     return keep
+
+
+def _refuse_credentials(flag: str, url: str) -> None:
+    """A Dockerfile's RUN lines stay in the image's history: an index URL carrying a
+    user or password is refused, never written (the message names the host only)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise BuildError(
+            f"this machine's pip {flag.removeprefix('--')} for {parts.hostname} carries credentials: "
+            "a Dockerfile never holds a secret (it stays in the image's history); "
+            "use an index URL without credentials for `pipeform build`"
+        )
 
 
 def dockerfile(lock: Lock) -> str:
@@ -128,10 +142,11 @@ def pipeform_wheel(out: Path) -> Path:
 
 
 def write_context(root: str, lock: Lock, tag: str, dest: Path) -> BuildContext:
+    text = dockerfile(lock)  # first: a refused Dockerfile leaves nothing written
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "project").mkdir(parents=True)
-    (dest / "Dockerfile").write_text(dockerfile(lock))
+    (dest / "Dockerfile").write_text(text)
     (dest / "requirements.lock").write_text(lock.text)
     pipeform_wheel(dest / "dist")
     for path in project_files(root):

@@ -79,7 +79,15 @@ def gather_inputs(project: Project, server_pools: Mapping[str, Mapping[str, Any]
         s = doc.spec
         if not s.flow and s.entrypoint not in schemas:
             schemas[s.entrypoint] = _entrypoint_schema(project.root, s.entrypoint)
-    runtimes, problems = gather_runtimes(project, server_pools or {})
+    runtimes = gather_runtime_inputs(project, server_pools or {})
+    return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas), runtimes)
+
+
+def gather_runtime_inputs(project: Project, server_pools: Mapping[str, Mapping[str, Any]]) -> PoolInputs:
+    """Only the Environments' locks and code hash: what `pipeform build` needs. No secret
+    is read (an image never holds one: secrets reach runs through Secret blocks), so build,
+    like validate, works without the apply-time environment. Raises SpecError (located)."""
+    runtimes, problems = gather_runtimes(project, server_pools)
     if problems:
         raise SpecError(
             [
@@ -87,7 +95,7 @@ def gather_inputs(project: Project, server_pools: Mapping[str, Mapping[str, Any]
                 for kind, name, path, code, msg in problems
             ]
         )
-    return DesiredInput(project, git_info(project.root), MappingProxyType(secrets), MappingProxyType(schemas), runtimes)
+    return runtimes
 
 
 def git_info(root: str) -> GitInfo | None:

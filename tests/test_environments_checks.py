@@ -373,11 +373,91 @@ def test_pyproject_dependencies_are_the_lock_input(tmp_path):
     assert got.pins["tabulate"] == "0.8.10" and "-r pyproject.toml" in got.text.splitlines()[1]
 
 
-def test_build_reports_an_unset_secret_as_a_located_diagnostic(tmp_path, cli, monkeypatch):
+def test_build_reports_a_lock_problem_as_a_located_diagnostic(tmp_path, cli):
     """Not `error: FILE:L:C: error  ...` (the exception's text behind die's own prefix)."""
-    monkeypatch.delenv("PIPEFORM_EXAMPLE_SECRET", raising=False)
-    examples = Path(__file__).resolve().parent.parent / "examples" / "all-kinds"
-    result = cli("build", examples, "--no-push", "--out", tmp_path / "out")
+    body = DOCKER_PROJECT.replace("python_requirements: [six==1.16.0]", "requirements_file: missing.txt")
+    root, _ = project_dir(tmp_path, body)
+    result = cli("build", root, "--no-push", "--out", tmp_path / "out")
     assert result.exit_code == 1
-    assert "resources.yaml:" in result.output and "error[env.unset]" in result.output, result.output
+    assert "project.yaml:" in result.output and "error[environment.file]" in result.output, result.output
     assert not result.output.startswith("error: ") and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+SECRET_BUILD_PROJECT = """\
+apiVersion: pipeform/v1
+kind: Project
+metadata: {name: NAME}
+spec:
+  env:
+    PF_TEST_BUILD_SECRET: {sensitive: true}
+---
+apiVersion: pipeform/v1
+kind: Variable
+metadata: {name: NAME_token}
+spec:
+  value: << env.PF_TEST_BUILD_SECRET | default('unset-token') >>
+  sensitive: true
+---
+apiVersion: pipeform/v1
+kind: WorkPool
+metadata: {name: NAME-docker}
+spec: {type: docker}
+---
+apiVersion: pipeform/v1
+kind: Environment
+metadata: {name: rt}
+spec:
+  python_requirements: [six==1.16.0]
+  env:
+    API_TOKEN: {from_env: PF_TEST_BUILD_SECRET}
+---
+apiVersion: pipeform/v1
+kind: Deployment
+metadata: {name: d}
+spec: {entrypoint: "flow.py:f", environment: rt, work_pool: {name: NAME-docker}}
+"""
+
+
+def test_build_needs_no_secret_and_writes_none(tmp_path, cli, monkeypatch):
+    """build loads the project as validate does: an unset sensitive variable (needed at
+    apply only) is no error, and when it is set its value is in no file written."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    root = tmp_path / name
+    root.mkdir()
+    (root / "pipeform.yaml").write_text(SECRET_BUILD_PROJECT.replace("NAME", name))
+    (root / "flow.py").write_text("from prefect import flow\n\n@flow\ndef f():\n    pass\n")
+    built = image.docker_available() is None
+    marker = f"pf-build-marker-{uuid.uuid4().hex}"
+
+    def build(out: Path) -> Path:
+        result = cli("build", root, "--no-push", "--out", out)
+        assert "env.unset" not in result.output and "Traceback" not in result.output, result.output
+        assert marker not in result.output
+        assert result.exit_code == 0 if built else result.exit_code == 1 and "not built" in result.output
+        [ctx] = list(out.iterdir())
+        assert (ctx / "Dockerfile").read_text().startswith(f"# {image.IMAGE_FORMAT}")
+        assert (ctx / "project" / "pipeform.yaml").is_file()
+        return out
+
+    monkeypatch.delenv("PF_TEST_BUILD_SECRET", raising=False)
+    build(tmp_path / "unset")
+    monkeypatch.setenv("PF_TEST_BUILD_SECRET", marker)
+    out = build(tmp_path / "set")
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files and [p for p in files if marker.encode() in p.read_bytes()] == []
+
+
+def test_a_credentialed_index_url_is_never_written_into_a_dockerfile(tmp_path, monkeypatch):
+    for var in (*uvtool._UV_INDEX_VARS, "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user pip.conf / uv.toml
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "none"))
+    locked = lock.make_lock(lock.lock_text("six==1.16.0\n"))
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
+    assert "--index-url https://mirror.example/simple" in image.dockerfile(locked)
+    monkeypatch.setenv("PIP_INDEX_URL", "https://ci:tok-s3cret@mirror.example/simple")
+    with pytest.raises(image.BuildError) as refused:
+        image.write_context(str(tmp_path), locked, "t:1", tmp_path / "ctx")
+    assert "mirror.example" in str(refused.value) and "s3cret" not in str(refused.value)
+    assert not (tmp_path / "ctx").exists()
