@@ -17,7 +17,7 @@ from .shell import safe_command
 RUNTIME = "pipeform.compiler.runtime"  # where the run-time helpers live (run_shell, run_deployment)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Callee:
     module: str
     attr: str  # may be dotted (`Class.method`) for a user callable
@@ -28,7 +28,7 @@ class Callee:
         return f"{self.module}:{self.attr}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Keywords:
     """A dict argument whose entries are classified one by one (shell `inputs`,
     deployment `parameters`), not as one value."""

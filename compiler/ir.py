@@ -4,7 +4,6 @@ plain frozen data (no Prefect), each node keeping where it was written."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, ClassVar
 
 from pipeform.spec.models.flow import Parameter
@@ -17,13 +16,13 @@ Pairs = tuple[tuple[str, Any], ...]  # keyword -> JSON-like value that may hold 
 # -- what a task does (one class per action; dispatched with `match`) ------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PythonCall:
     kind: ClassVar[str] = "python"  # as the spec names it (labels, messages)
     path: str  # 'package.module:attr'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShellCommand:
     kind: ClassVar[str] = "shell"  # as the spec names it (labels, messages)
     command: str
@@ -33,13 +32,13 @@ class ShellCommand:
     stream: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubflowCall:
     kind: ClassVar[str] = "subflow"  # as the spec names it (labels, messages)
     flow: str  # a Flow document of the same project
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeploymentRun:
     kind: ClassVar[str] = "deployment"  # as the spec names it (labels, messages)
     name: str  # 'flow-name/deployment-name'
@@ -48,14 +47,14 @@ class DeploymentRun:
     job_variables: Pairs = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApprovalField:
     type: str  # string | integer | number | boolean
     description: str | None = None
     default: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Approval:
     kind: ClassVar[str] = "approval"  # as the spec names it (labels, messages)
     message: str | None
@@ -69,12 +68,12 @@ Action = PythonCall | ShellCommand | SubflowCall | DeploymentRun | Approval
 # -- options --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LocalStorage:
     basepath: str  # as written: absolute, relative or ~
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockStorage:
     slug: str  # 'block-type/block-name'
 
@@ -82,7 +81,7 @@ class BlockStorage:
 Storage = LocalStorage | BlockStorage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CacheIR:
     policies: tuple[str, ...]  # cache policy names (options.CACHE_POLICIES), combined with +
     exclude_inputs: tuple[str, ...] = ()
@@ -91,7 +90,7 @@ class CacheIR:
     key_storage: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunOptionsIR:
     """Options tasks and flows both take, under the same names (options.task_keywords/flow_keywords)."""
 
@@ -105,7 +104,7 @@ class RunOptionsIR:
     run_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskOptionsIR(RunOptionsIR):
     retries: int = 0
     retry_delays: tuple[float, ...] = ()  # one per retry (Prefect takes a list)
@@ -119,7 +118,7 @@ class TaskOptionsIR(RunOptionsIR):
     continue_on_failure: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HookIR:
     event: str  # on_failure | on_completion
     task: str | None = None
@@ -127,24 +126,24 @@ class HookIR:
     python: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ThreadPool:
     max_workers: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcessPool:
     max_workers: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dask:
     address: str | None = None
     cluster_class: str | None = None
     cluster_kwargs: Pairs = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ray:
     address: str | None = None
 
@@ -155,7 +154,7 @@ TaskRunnerIR = ThreadPool | ProcessPool | Dask | Ray
 # -- the graph ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskIR:
     name: str
     action: Action
@@ -168,10 +167,18 @@ class TaskIR:
     hooks: tuple[HookIR, ...] = ()
     description: str | None = None
     source: SourceRef | None = field(default=None, compare=False)  # resolved only for messages
+    _deps: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def deps(self) -> frozenset[str]:  # cached: the plan and emit read it for every pair of tasks
-        return self.data_deps | self.order_deps
+        if self._deps is None:  # one side is usually empty: share the other (one live object less)
+            deps = (
+                (self.data_deps | self.order_deps)
+                if self.data_deps and self.order_deps
+                else self.data_deps or self.order_deps
+            )
+            object.__setattr__(self, "_deps", deps)
+        return self._deps  # type: ignore[return-value]
 
     @property
     def runs_in_flow(self) -> bool:
@@ -179,7 +186,7 @@ class TaskIR:
         return isinstance(self.action, SubflowCall | Approval)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParamIR:
     name: str
     spec: Parameter  # type, default, description, enum, limits
@@ -187,7 +194,7 @@ class ParamIR:
     required: bool  # no default: a run must pass it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowOptionsIR(RunOptionsIR):
     retries: int | None = None
     retry_delay_seconds: float | None = None
@@ -195,7 +202,7 @@ class FlowOptionsIR(RunOptionsIR):
     task_runner: TaskRunnerIR | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowIR:
     name: str
     description: str | None
@@ -207,10 +214,9 @@ class FlowIR:
     root: str  # project folder: put on sys.path before importing user callables
     hook_tasks: tuple[TaskIR, ...] = ()  # tasks named by a hook: they run only as hooks
     source: SourceRef | None = field(default=None, compare=False)
+    _by_name: dict[str, TaskIR] | None = field(default=None, init=False, repr=False, compare=False)
 
     def task(self, name: str) -> TaskIR:
-        return self._by_name[name]
-
-    @cached_property
-    def _by_name(self) -> dict[str, TaskIR]:  # derived once: every step looks its upstreams up
-        return {t.name: t for t in (*self.hook_tasks, *self.tasks)}
+        if self._by_name is None:  # derived once: every step looks its upstreams up
+            object.__setattr__(self, "_by_name", {t.name: t for t in (*self.hook_tasks, *self.tasks)})
+        return self._by_name[name]  # type: ignore[index]

@@ -13,8 +13,7 @@ Prefect. walk.py runs a plan inside a flow run; emit writes the same plan as Pyt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import Callee, Keywords, call_arguments, callee
@@ -22,7 +21,7 @@ from .context import result_reads, whole_result
 from .ir import FlowIR, TaskIR
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Future:
     """Exactly an upstream result: its future (a list of futures when it was mapped)."""
 
@@ -31,7 +30,7 @@ class Future:
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deferred:
     """An expression reading results: evaluated inside the task run."""
 
@@ -39,7 +38,7 @@ class Deferred:
     reads: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Now:
     """Evaluated in the flow body when the step starts (waiting for any results it reads)."""
 
@@ -47,7 +46,7 @@ class Now:
     reads: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Nested:
     """A dict argument classified entry by entry (actions.Keywords)."""
 
@@ -58,7 +57,7 @@ class Nested:
 Arg = Future | Deferred | Now | Nested
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Wait:
     """An upstream the step waits for (`wait_for`)."""
 
@@ -70,7 +69,7 @@ class Wait:
     may_skip: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     node: TaskIR
     callee: Callee | None  # None: runs in the flow body (subflow, approval)
@@ -92,7 +91,7 @@ class Step:
         return any(_defers(a) for _, a in self.args)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionPlan:
     flow: FlowIR
     steps: tuple[Step, ...]  # in the order they start
@@ -100,13 +99,12 @@ class ExecutionPlan:
     returns: Now | None  # None: a dict of the leaves' results
     leaves: tuple[str, ...]  # tasks nothing depends on, sorted
     checked: tuple[str, ...]  # futures that must complete for the flow run to complete
+    _by_name: dict[str, Step] | None = field(default=None, init=False, repr=False, compare=False)
 
     def step(self, name: str) -> Step:
-        return self._by_name[name]
-
-    @cached_property
-    def _by_name(self) -> dict[str, Step]:  # derived once: emit looks up every step's own
-        return {s.name: s for s in (*self.hook_steps, *self.steps)}
+        if self._by_name is None:  # derived once: emit looks up every step's own
+            object.__setattr__(self, "_by_name", {s.name: s for s in (*self.hook_steps, *self.steps)})
+        return self._by_name[name]  # type: ignore[index]
 
 
 def _defers(arg: Arg) -> bool:
