@@ -15,7 +15,7 @@ from .secret_scan import plain_text_secrets
 
 def desired_state(inputs: DesiredInput) -> list[Resource]:
     resources = [r for kind in REGISTRY for r in kind.desired(inputs)]
-    secrets = {**inputs.secrets, **inputs.project.secret_names}
+    secrets = {**inputs.secrets, **inputs.project.sensitive_env}
     leaks = plain_text_secrets(resources, secrets, inputs.project)
     if leaks:
         raise SpecError(leaks)

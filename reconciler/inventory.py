@@ -40,27 +40,25 @@ def is_inventory_variable(name: str) -> bool:
 def read_inventory(variables: Iterable[dict[str, Any]], project: str, env: str | None) -> frozenset[str]:
     """The owned addresses, from the variables listed by observe."""
     mine = inventory_name(project, env)
-    owned: set[str] = set()
-    for var in variables:
-        if var["name"] == mine or var["name"].startswith(mine + "--"):
-            value = var["value"]
-            owned.update(json.loads(value) if isinstance(value, str) else value)
-    return frozenset(owned)
+    return frozenset(
+        a for var in variables if var["name"] == mine or var["name"].startswith(mine + "--") for a in _addresses(var)
+    )
 
 
 def all_owned(variables: Iterable[dict[str, Any]]) -> frozenset[str]:
     """Every address any project's inventory holds (for `pipeform import`, which reads all)."""
-    owned: set[str] = set()
-    for var in variables:
-        if var["name"].startswith(PREFIX):
-            value = var["value"]
-            try:
-                items = json.loads(value) if isinstance(value, str) else value
-            except ValueError:
-                continue  # not written by pipeform: nothing it owns
-            if isinstance(items, list):
-                owned.update(i for i in items if isinstance(i, str))
-    return frozenset(owned)
+    return frozenset(a for var in variables if var["name"].startswith(PREFIX) for a in _addresses(var))
+
+
+def _addresses(var: dict[str, Any]) -> list[str]:
+    """The addresses one inventory variable holds (a JSON list; anything else holds none:
+    a variable of that name pipeform did not write owns nothing)."""
+    value = var["value"]
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, str)] if isinstance(items, list) else []
 
 
 def chunks(owned: Iterable[str]) -> list[list[str]]:

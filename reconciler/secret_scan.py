@@ -36,8 +36,17 @@ def _inside(path: str, sensitive: Iterable[str]) -> bool:
     return any(path == s or path.startswith(s + ".") for s in sensitive)
 
 
+# Shorter secrets refuse a field only when they are its whole value: as substrings they would
+# stop ordinary text (a secret `dev` in `development`). Masking still hides them everywhere.
+SUBSTRING_MIN = 8
+
+
+def _matches(text: str, spellings: Iterable[str]) -> bool:
+    return any(f == text or (len(f) >= SUBSTRING_MIN and f in text) for f in spellings)
+
+
 def _holds(text: str, forms: Mapping[str, set[str]]) -> list[str]:
-    return sorted(name for name, spellings in forms.items() if any(f in text for f in spellings))
+    return sorted(name for name, spellings in forms.items() if _matches(text, spellings))
 
 
 def _where(project: Project, forms: set[str], declared_at: str | None) -> Origin | None:
@@ -47,7 +56,7 @@ def _where(project: Project, forms: set[str], declared_at: str | None) -> Origin
     for doc in project.documents:
         data = doc.model_dump(mode="json", by_alias=True)
         for path, text in _strings(data):
-            if any(f in text for f in forms) and not secret_destination(doc, path):
+            if _matches(text, forms) and not secret_destination(doc, path):
                 at = project.origin(doc.kind, doc.metadata.name, path)
                 start = project.origin(doc.kind, doc.metadata.name)
                 if start is not None and str(start) == declared_at:
@@ -65,9 +74,11 @@ def plain_text_secrets(resources: Iterable[Resource], secrets: Mapping[str, str]
     out: list[Diagnostic] = []
     for r in resources:
         for path, text in _strings(r.body):
-            dotted = ".".join(path)
-            names = _holds(text, forms) if not _inside(dotted, r.sensitive) else []
+            names = _holds(text, forms)  # the text first: the path is built only on a hit
             if not names:
+                continue
+            dotted = ".".join(path)
+            if _inside(dotted, r.sensitive):
                 continue
             message = (
                 f"{r.address} would hold the value of secret environment variable {', '.join(names)} in"

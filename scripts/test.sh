@@ -44,6 +44,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 # Import contracts and mypy strict run once, as tests of the suite (tests/test_architecture.py,
 # tests/test_compiler_types.py; failures are named in pytest's summary). Only a run of some
 # tests ("$@") checks them here.
+# Those tests skip where mypy or import-linter is missing: here both must be, or the run fails.
+.venv/bin/python -c "import importlinter, mypy" || { echo "mypy/import-linter missing from .venv: setup.sh failed" >&2; exit 1; }
 if [ "$#" -gt 0 ]; then
   echo "== import contracts (.importlinter) ==" >&2
   .venv/bin/python scripts/lint_imports.py >&2

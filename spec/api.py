@@ -84,7 +84,7 @@ def _load_project(
     diagnostics = _masked(_with_source_lines(diagnostics, sources), secrets)
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
-    return _project(paths, env, settings, documents, located, root, secrets), diagnostics
+    return _project(paths, env, settings, documents, located, root), diagnostics
 
 
 def _read(paths: list[Path], diagnostics: list[Diagnostic]) -> list[SourceDocument]:
@@ -218,13 +218,12 @@ def _project(
     documents: list[Any],
     located: dict[tuple[str, str], SourceDocument],
     root: str,
-    secrets: frozenset[str],
 ) -> Project:
     name = settings.document.metadata.name if settings.document else (paths[0].resolve() if paths else Path.cwd()).name
     origins = {key: Origin(src.file, src.start_line, 1) for key, src in located.items()}
     locators = {ident: (lambda path, key=False, _s=src: _s.locate(path, key=key)) for ident, src in located.items()}
-    project = Project(name, env, tuple(documents), settings.values, settings.defaults, origins, locators, root=root)
-    return dataclasses.replace(project, secrets=secrets, secret_names=values.secret_names(settings.ctx))
+    sensitive = values.sensitive_env(settings.ctx)
+    return Project(name, env, tuple(documents), settings.values, settings.defaults, origins, locators, root, sensitive)
 
 
 def _entrypoint_problems(documents: list[Any], root: str, locate: Any) -> list[Diagnostic]:

@@ -252,12 +252,12 @@ def dunder_names(source: str) -> tuple[str, ...]:
     """`__x__`-style attributes or keys an expression reaches for (`''.__class__`,
     `x['__globals__']`): what a sandbox escape starts with. The sandbox refuses them when
     the flow runs; validate names them first. Raises TemplateError."""
-    try:
+    try:  # the walk recurses like the parse: both inside the guard
         tree = _ENV.parse("{{ (" + source + ") }}")
+        found = [n.attr for n in tree.find_all(nodes.Getattr)]
+        found += [n.arg.value for n in tree.find_all(nodes.Getitem) if isinstance(n.arg, nodes.Const)]
     except RecursionError:
         raise TemplateSyntaxError("expression nests too deeply", 1, None, None) from None
-    found = [n.attr for n in tree.find_all(nodes.Getattr)]
-    found += [n.arg.value for n in tree.find_all(nodes.Getitem) if isinstance(n.arg, nodes.Const)]
     return tuple(sorted({f for f in found if isinstance(f, str) and f.startswith("__")}))
 
 

@@ -30,10 +30,14 @@ class Project:
     # (kind, name) -> function(path) -> Origin of a key/value inside the document
     locators: Mapping[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
     root: str = "."  # absolute folder of the Project document (or of the first path): user modules import from here
-    # values of declared sensitive environment variables (spec.env): masked in every plan and message
-    secrets: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-    # declared sensitive variable -> its value (the set ones): to name a secret, never print it
-    secret_names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # declared sensitive environment variable (spec.env) -> its value, for the set ones: named
+    # in messages, never printed
+    sensitive_env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The values of the declared sensitive variables: masked in every plan and message."""
+        return frozenset(self.sensitive_env.values())
 
     @cached_property
     def _by_kind(self) -> dict[str, dict[str, Any]]:

@@ -30,8 +30,8 @@ __all__ = [
     "Poisoned",
     "TaintedValues",
     "context",
-    "secret_names",
     "secrets",
+    "sensitive_env",
     "substitute",
 ]
 
@@ -51,7 +51,6 @@ class EnvView(ex.Lookup):
     def __init__(self, declared: Mapping[str, Any], environ: Mapping[str, str]):
         self._declared = {k: v if isinstance(v, dict) else {} for k, v in declared.items()}
         self._values: dict[str, str] = {}
-        self._secrets: set[str] = set()
         self._sensitive = frozenset(k for k, v in self._declared.items() if v.get("sensitive"))
         # names of sensitive variables the expression being rendered read, set or not
         # (substitute resets it per string: check_secrets.py refuses them outside secret fields)
@@ -60,7 +59,6 @@ class EnvView(ex.Lookup):
         for name, decl in self._declared.items():
             value = environ.get(name)
             if value is not None and decl.get("sensitive"):
-                self._secrets.add(value)
                 self.named[name] = value
             value = value if value is not None else decl.get("default")
             if isinstance(value, str):
@@ -93,13 +91,25 @@ class TaintedValues(dict[str, Any]):
         self._read.update(self._taint.get(key, ()))
         return super().get(key, default)
 
-    def items(self) -> Any:
+    def _all_read(self) -> None:
         self._read.update(n for names in self._taint.values() for n in names)
+
+    def items(self) -> Any:
+        self._all_read()
         return super().items()
 
     def values(self) -> Any:
-        self._read.update(n for names in self._taint.values() for n in names)
+        self._all_read()
         return super().values()
+
+    # dict's own repr (`<< values >>`, `| string`) and copy read every value without items()
+    def __repr__(self) -> str:
+        self._all_read()
+        return super().__repr__()
+
+    def copy(self) -> dict[str, Any]:
+        self._all_read()
+        return dict(super().items())
 
 
 class FailedValues(ex.Lookup):
@@ -129,11 +139,10 @@ def context(
 
 def secrets(ctx: Mapping[str, Any]) -> frozenset[str]:
     """The values of the declared sensitive variables that are set (to mask them)."""
-    env = ctx.get("env")
-    return frozenset(env._secrets) if isinstance(env, EnvView) else frozenset()
+    return frozenset(sensitive_env(ctx).values())
 
 
-def secret_names(ctx: Mapping[str, Any]) -> dict[str, str]:
+def sensitive_env(ctx: Mapping[str, Any]) -> dict[str, str]:
     """Declared sensitive variable -> its value, for the set ones (to name them, never print them)."""
     env = ctx.get("env")
     return dict(env.named) if isinstance(env, EnvView) else {}

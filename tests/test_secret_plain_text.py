@@ -261,3 +261,37 @@ def test_legitimate_routes_apply_and_nothing_readable_holds_the_secret(tmp_path,
     assert dep["job_variables"]["env"]["REGION"] == "eu"
     assert token not in _readable()
     assert plan_specs(path).pending == ()
+
+
+def test_a_short_secret_refuses_only_a_field_that_is_its_whole_value(tmp_path, monkeypatch):
+    """A secret shorter than secret_scan.SUBSTRING_MIN (`dev`) inside ordinary text
+    (`development`) is not a leak; the same value as a field's whole value still is."""
+    from pipeform.spec.diagnostics import SpecError
+    from pipeform.sync import targeted
+
+    monkeypatch.setenv("PF_PT_TOKEN", "dev")
+    path, _ = _project(tmp_path, DEPLOYMENT + "  parameters: {token: development}\n", "short-ok")
+    project, diagnostics = load_project([path])
+    assert project is not None, diagnostics
+    assert any(r.body.get("parameters") == {"token": "development"} for r in targeted.desired(project))
+    path, _ = _project(tmp_path, DEPLOYMENT + "  parameters: {token: dev}\n", "short-leak")
+    project, diagnostics = load_project([path])
+    assert project is not None, diagnostics
+    with pytest.raises(SpecError) as caught:
+        targeted.desired(project)
+    assert [d.code for d in caught.value.diagnostics] == ["secret.plain-text"]
+
+
+@pytest.mark.parametrize("expr", ["values | string", "values.copy().token", "values | tojson"])
+def test_reading_all_values_at_once_counts_as_reading_the_secret(tmp_path, monkeypatch, expr):
+    """`values` as a whole (its text, a copy, JSON) holds the tainted value too: validate
+    refuses it with the secret unset, as it refuses `values.token`."""
+    monkeypatch.delenv("PF_PT_TOKEN", raising=False)
+    text = PROJECT.replace("{sensitive: true}", "{sensitive: true, default: placeholder}")
+    d = tmp_path / "p"
+    d.mkdir()
+    var = f'apiVersion: pipeform/v1\nkind: Variable\nmetadata: {{name: v}}\nspec: {{value: "<< {expr} >>"}}\n'
+    (d / "specs.yaml").write_text(text.replace("NAME", "p") + var)
+    project, diagnostics = load_project([d])
+    assert project is None
+    assert [x.code for x in diagnostics] == ["secret.plain-text"], diagnostics

@@ -213,13 +213,14 @@ class AutomationKind(Kind):
     def documents(self, server: Mapping[str, Any]) -> Iterable[ImportedDoc | NotImported]:
         names = {d["id"]: f"{server['flows'].get(d['flow_id'], '?')}/{d['name']}" for d in server["deployments"]}
         triggers = {a["id"]: dep for dep, autos in deployment_triggers(server).items() for a in autos}
+        refs = server_ref_names(server)
         for auto in server.get("automations", []):
             if auto["id"] in triggers:  # written under its Deployment's `triggers`
                 dep = names[triggers[auto["id"]]]
                 why = f"Automation {auto['name']!r}: a trigger of Deployment {dep!r}, written under its `triggers`"
                 yield NotImported("Automation", auto["name"], why, instead="Deployment")
                 continue
-            spec, why = imported_spec(auto, names, server_ref_names(server))
+            spec, why = imported_spec(auto, names, refs)
             if spec is None:
                 yield NotImported("Automation", auto["name"], f"Automation {auto['name']!r}: {why}")
             else:

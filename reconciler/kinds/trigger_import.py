@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
 from pipeform.spec.models.common import PREFECT_NAME_PATTERN
-from pipeform.spec.models.triggers import trigger_name
+from pipeform.spec.models.triggers import DEFAULT_NAME_INFIX, default_trigger_name
 
 from ..inventory import OWNER_TAG_PREFIX, all_owned
 from ..normalize import seconds
@@ -80,7 +79,7 @@ def trigger_spec(auto: Mapping[str, Any], deployment: str, index: int) -> dict[s
             "schedule_after": seconds(action.get("schedule_after")) or None,
         }
     )
-    if auto["name"] == trigger_name(deployment, index, SimpleNamespace(name=None)):
+    if auto["name"] == default_trigger_name(deployment, index):
         fields.pop("name")
     if auto.get("enabled", True) is False:
         fields["enabled"] = False
@@ -119,7 +118,7 @@ def deployment_triggers(server: Mapping[str, Any]) -> dict[str, list[dict[str, A
 def _ordered(autos: list[dict[str, Any]], deployment: str) -> list[dict[str, Any]]:
     """Prefect's default names (`<deployment>__automation_<n>`) at position n where they can
     be (so they need no `name`), the named ones in name order in between."""
-    prefix = f"{deployment}__automation_"
+    prefix = deployment + DEFAULT_NAME_INFIX
     numbered = {}
     for a in autos:
         n = a["name"].removeprefix(prefix)

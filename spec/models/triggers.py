@@ -131,9 +131,17 @@ DeploymentCompoundTrigger.model_rebuild()
 DeploymentSequenceTrigger.model_rebuild()
 
 
+DEFAULT_NAME_INFIX = "__automation_"  # Prefect's unnamed trigger: <deployment>__automation_<n>
+
+
+def default_trigger_name(deployment: str, index: int) -> str:
+    """Prefect's name for a deployment's unnamed trigger (`index`: 0-based position)."""
+    return f"{deployment}{DEFAULT_NAME_INFIX}{index + 1}"
+
+
 def trigger_name(deployment: str, index: int, trigger: Any) -> str:
-    """The automation's name: the trigger's own, else Prefect's default (1-based index)."""
-    return str(trigger.name or f"{deployment}__automation_{index + 1}")
+    """The automation's name: the trigger's own, else Prefect's default."""
+    return str(trigger.name or default_trigger_name(deployment, index))
 
 
 def trigger_dump(trigger: Any) -> dict[str, Any]:
